@@ -1,0 +1,1 @@
+"""Evaluation: metrics from global confusion matrices, and figures."""

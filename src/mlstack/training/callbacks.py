@@ -1,0 +1,55 @@
+"""Callbacks that turn Lightning's epoch metrics into DVC plots and MLflow metrics."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+
+from mlstack.utils.io import atomic_write_text
+
+
+class EpochMetrics(pl.Callback):
+    """After each epoch (validation included), append a row to a CSV and log it to MLflow.
+
+    The CSV is rewritten whole and atomically each epoch, so `dvc plots` never sees a torn file.
+    """
+
+    def __init__(self, csv_path: Path, keys: dict[str, str], run=None) -> None:
+        self.csv_path = Path(csv_path)
+        self.keys = keys  # column name -> Lightning metric name
+        self.run = run
+        self.rows: list[dict[str, float]] = []
+        self._losses: list[float] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        self._losses.append(float(loss.detach()))
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        row = {"epoch": trainer.current_epoch}
+        if self._losses:
+            row["train_loss"] = sum(self._losses) / len(self._losses)
+        self._losses = []
+        for column, metric in self.keys.items():
+            value = trainer.callback_metrics.get(metric)
+            if value is not None:
+                row[column] = float(value.item() if isinstance(value, torch.Tensor) else value)
+        row["lr"] = trainer.optimizers[0].param_groups[0]["lr"]
+        self.rows.append(row)
+        self._write()
+        if self.run is not None:
+            self.run.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
+
+    def _write(self) -> None:
+        columns = list(dict.fromkeys(k for row in self.rows for k in row))
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(self.rows)
+        atomic_write_text(self.csv_path, buffer.getvalue())
