@@ -4,6 +4,9 @@ import os
 
 import pytest
 
+# The session-scoped native services stack (PostgreSQL, S3, mlflow server) for any test.
+pytest_plugins = ["mlstack.stack.testing"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated_mlflow(tmp_path, monkeypatch):

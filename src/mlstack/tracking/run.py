@@ -1,21 +1,35 @@
-"""A thin stage-run wrapper over the MLflow client API."""
+"""Stage runs: one MLflow run per stage execution, journaled locally, robust to outages.
+
+Without ``MLFLOW_TRACKING_URI`` every stage logs to one embedded SQLite store in the
+*main* repository (also from ``dvc exp run --temp/--queue`` copies under ``.dvc/tmp/exps``).
+With a server URI, a pre-flight health check decides whether to talk to it at all; if it
+is down at the start or fails mid-run, the stage prints one warning and carries on, and
+``mlstack sync`` replays the journal later.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from mlstack.tracking.journal import Journal
 
 EXPERIMENT_ENV = "MLSTACK_EXPERIMENT"
 STORE_DIR_ENV = "MLSTACK_MLFLOW_DIR"
 DEFAULT_EXPERIMENT = "mlstack"
+LOCAL_ID_TAG = "mlstack.local_run_id"
 # dvc exp run --temp / --queue execute in <repo>/.dvc/tmp/exps/<tmpdir>/
 _EXP_TMP_MARKER = os.sep + os.path.join(".dvc", "tmp", "exps") + os.sep
+# Fail fast instead of minutes of retries: a stage must not stall on a dead server.
+_HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+                  "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+PREFLIGHT_TIMEOUT_S = 3.0
 
 
 def main_repo_root(cwd: Path | None = None) -> Path:
@@ -34,6 +48,14 @@ def embedded_store_dir(cwd: Path | None = None) -> Path:
     if os.environ.get(STORE_DIR_ENV):
         return Path(os.environ[STORE_DIR_ENV]).resolve()
     return main_repo_root(cwd) / ".mlflow"
+
+
+def outbox_dir() -> Path:
+    return embedded_store_dir() / "outbox"
+
+
+def uses_server() -> bool:
+    return bool(os.environ.get("MLFLOW_TRACKING_URI", "").startswith(("http://", "https://")))
 
 
 def tracking_uri(cwd: Path | None = None) -> str:
@@ -67,41 +89,164 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-@dataclass
-class StageRun:
-    """What a stage logs through: params once, metrics with steps, artifacts."""
+def server_reachable(uri: str) -> tuple[bool, str]:
+    """One short GET /health, so a dead server costs seconds, not minutes of retries."""
+    import requests
 
-    client: Any
-    run_id: str
-    _pending: list = field(default_factory=list)
+    try:
+        response = requests.get(uri.rstrip("/") + "/health", timeout=PREFLIGHT_TIMEOUT_S)
+    except requests.RequestException as err:
+        return False, type(err).__name__
+    if response.status_code == 401:  # basic-auth servers answer /health only when logged in
+        return True, "ok"
+    return response.ok, f"HTTP {response.status_code}"
+
+
+def experiment_id(client: Any, name: str) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    store = None if os.environ.get("MLFLOW_TRACKING_URI") else embedded_store_dir()
+    location = (store / "artifacts").as_uri() if store else None
+    return client.create_experiment(name, artifact_location=location)
+
+
+class StageRun:
+    """What a stage logs through. Every call is journaled first, then sent if online."""
+
+    def __init__(self, client: Any, journal: Journal, run_id: str | None, uri: str) -> None:
+        self.client = client
+        self.journal = journal
+        self._server_run_id = run_id
+        self.uri = uri
+        self.online = run_id is not None
+
+    @property
+    def run_id(self) -> str:
+        """The MLflow run id, or the local journal id while offline."""
+        return self._server_run_id or self.journal.local_id
+
+    def _send(self, call, *args, **kwargs) -> bool:
+        if not self.online:
+            return False
+        try:
+            call(*args, **kwargs)
+            return True
+        except Exception as err:  # noqa: BLE001 - any tracking failure must not stop training
+            self.go_offline(f"{type(err).__name__}: {str(err)[:200]}")
+            return False
+
+    def go_offline(self, reason: str) -> None:
+        if self.online or self._server_run_id is None:
+            warn_offline(self.uri, reason, self.journal)
+        self.online = False
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        batch = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()]
-        self.client.log_batch(self.run_id, metrics=batch, synchronous=True)
+        values = {k: float(v) for k, v in metrics.items()}
+        self.journal.write("metrics", values=values, step=step or 0, timestamp=now)
+        batch = [Metric(k, v, now, step or 0) for k, v in values.items()]
+        self._send(self.client.log_batch, self.run_id, metrics=batch, synchronous=True)
 
     def log_artifact(self, path: str | os.PathLike, artifact_path: str | None = None) -> None:
-        self.client.log_artifact(self.run_id, str(path), artifact_path)
+        if not self._send(self.client.log_artifact, self.run_id, str(path), artifact_path):
+            self.journal.keep_artifact(Path(path), artifact_path)
 
     def log_artifacts(self, path: str | os.PathLike, artifact_path: str | None = None) -> None:
-        self.client.log_artifacts(self.run_id, str(path), artifact_path)
+        if not self._send(self.client.log_artifacts, self.run_id, str(path), artifact_path):
+            self.journal.keep_artifact(Path(path), artifact_path)
 
-    def set_tags(self, tags: Mapping[str, str]) -> None:
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        tags = {k: str(v) for k, v in tags.items()}
+        self.journal.write("tags", tags=tags)
         for key, value in tags.items():
-            self.client.set_tag(self.run_id, key, str(value))
+            if not self._send(self.client.set_tag, self.run_id, key, value):
+                break
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        flat = {k: str(v) for k, v in flatten(params).items()}
+        self.journal.write("params", params=flat)
+        items = [Param(k, v) for k, v in flat.items()]
+        for start in range(0, len(items), 100):
+            if not self._send(self.client.log_batch, self.run_id, params=items[start : start + 100]):
+                break
+
+    def finish(self, status: str) -> None:
+        self.journal.write("end", status=status)
+        if self._send(self.client.set_terminated, self.run_id, status) and self.online:
+            self.journal.discard()
 
 
-def _experiment_id(client: Any, name: str, store: Path | None) -> str:
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    location = (store / "artifacts").as_uri() if store else None
-    return client.create_experiment(name, artifact_location=location)
+_warned: set[str] = set()
 
 
-def _base_tags(stage: str) -> dict[str, str]:
+def warn_offline(uri: str, reason: str, journal: Journal) -> None:
+    """One clear line per process, not a retry storm."""
+    if uri in _warned:
+        return
+    _warned.add(uri)
+    print(f"warning: MLflow tracking server {uri} is unreachable ({reason}); training goes on "
+          f"and this run is kept in {journal.directory} - run `mlstack sync` once the server "
+          "is back", file=sys.stderr)
+
+
+def _open_server_run(client: Any, uri: str, experiment: str, tags: dict) -> str | None:
+    if uses_server():
+        ok, reason = server_reachable(uri)
+        if not ok:
+            return reason
+    try:
+        run = client.create_run(experiment_id(client, experiment), tags=tags,
+                                run_name=tags.get("mlflow.runName"))
+    except Exception as err:  # noqa: BLE001
+        return f"{type(err).__name__}: {str(err)[:200]}"
+    return run
+
+
+@contextlib.contextmanager
+def stage_run(stage: str, params: Mapping[str, Any],
+              tags: Mapping[str, str] | None = None) -> Iterator[StageRun]:
+    """Open a run for one stage execution; it ends FINISHED, or FAILED on error.
+
+    `params` is the nested dict of what the stage reads; it is logged flattened with dots.
+    """
+    from mlflow import MlflowClient
+
+    for key, value in _HTTP_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    uri = tracking_uri()
+    client = MlflowClient(tracking_uri=uri)
+    experiment = os.environ.get(EXPERIMENT_ENV, DEFAULT_EXPERIMENT)
+    journal = Journal.create(outbox_dir())
+    all_tags = {**base_tags(stage), **(tags or {}), LOCAL_ID_TAG: journal.local_id}
+    opened = _open_server_run(client, uri, experiment, all_tags)
+    server_run_id = None if isinstance(opened, str) else opened.info.run_id
+    journal.write("start", stage=stage, experiment=experiment, tags=all_tags,
+                  server_run_id=server_run_id, uri=uri, **_process_identity())
+    run = StageRun(client, journal, server_run_id, uri)
+    if server_run_id is None:
+        run.go_offline(opened)
+    run.log_params(params)
+    try:
+        yield run
+    except BaseException:
+        run.finish("FAILED")
+        raise
+    run.finish("FINISHED")
+
+
+def _process_identity() -> dict:
+    """pid + start time: lets sync tell a live run from one whose process died."""
+    import psutil
+
+    return {"pid": os.getpid(), "pid_created": psutil.Process().create_time()}
+
+
+def base_tags(stage: str) -> dict[str, str]:
     tags = {"mlstack.stage": stage, "mlflow.runName": stage}
     commit = git_commit()
     if commit:
@@ -110,29 +255,3 @@ def _base_tags(stage: str) -> dict[str, str]:
         if os.environ.get(env):
             tags[tag] = os.environ[env]
     return tags
-
-
-@contextlib.contextmanager
-def stage_run(stage: str, params: Mapping[str, Any]) -> Iterator[StageRun]:
-    """Open an MLflow run for one stage execution; ends FINISHED, or FAILED on error.
-
-    `params` is the nested dict of what the stage reads; it is logged flattened with dots.
-    """
-    from mlflow import MlflowClient
-    from mlflow.entities import Param
-
-    uri = tracking_uri()
-    store = None if os.environ.get("MLFLOW_TRACKING_URI") else embedded_store_dir()
-    client = MlflowClient(tracking_uri=uri)
-    experiment_id = _experiment_id(client, os.environ.get(EXPERIMENT_ENV, DEFAULT_EXPERIMENT), store)
-    run = client.create_run(experiment_id, tags=_base_tags(stage), run_name=stage)
-    run_id = run.info.run_id
-    flat = [Param(k, str(v)) for k, v in flatten(params).items()]
-    for start in range(0, len(flat), 100):
-        client.log_batch(run_id, params=flat[start : start + 100])
-    try:
-        yield StageRun(client, run_id)
-    except BaseException:
-        client.set_terminated(run_id, "FAILED")
-        raise
-    client.set_terminated(run_id, "FINISHED")
