@@ -24,7 +24,7 @@ def _evaluate_cd(params, run) -> dict:
     atomic_write_text(plots / "cd_pr.csv", buffer.getvalue())
     for name in ("cd_predictions.png", "cd_confusion.png", "cd_pr.csv"):
         run.log_artifact(plots / name, "plots")
-    run.log_metrics({f"cd.{k}": v for k, v in result["metrics"].items()})
+    run.log_summary({f"cd.{k}": v for k, v in result["metrics"].items()})
     run.log_metrics({f"cd.baseline.{k}": v for k, v in result["baseline"].items()})
     c = result["confusion"]
     return {**result["metrics"], "baseline": result["baseline"],
@@ -42,7 +42,7 @@ def _evaluate_nvs(params, run) -> dict | None:
                                     Path("models/nvs"), Path("eval/plots/nvs"))
     for figure in figures:
         run.log_artifact(figure, "plots/nvs")
-    run.log_metrics({f"nvs.{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
+    run.log_summary({f"nvs.{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
     return metrics
 
 

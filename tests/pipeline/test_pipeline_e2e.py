@@ -28,11 +28,16 @@ def _client(store):
     return MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
 
 
-def _runs(store, stage=None):
+def _all_runs(store):
     client = _client(store)
     exp = client.get_experiment_by_name("mlstack")
-    query = f"tags.`mlstack.stage` = '{stage}'" if stage else ""
-    return client.search_runs([exp.experiment_id], query, max_results=1000)
+    return client.search_runs([exp.experiment_id], "", max_results=1000)
+
+
+def _runs(store, stage=None):
+    """Stage runs (not the pipeline runs that group them), optionally of one stage."""
+    runs = [r for r in _all_runs(store) if "mlstack.stage" in r.data.tags]
+    return [r for r in runs if stage is None or r.data.tags["mlstack.stage"] == stage]
 
 
 def test_repro_writes_cd_metrics(repro_repo):
@@ -89,3 +94,34 @@ def test_exp_run_set_lr_reruns_only_train_and_evaluate(repro_repo):
     newest = max(train_runs, key=lambda r: r.info.start_time)
     assert float(newest.data.params["lr"]) == pytest.approx(0.001)
     assert newest.data.tags.get("dvc.exp_name")
+
+
+def test_runs_record_dvc_hashes_that_match_dvc_lock(repro_repo):
+    from ruamel.yaml import YAML
+
+    lock = YAML(typ="safe").load((repro_repo["repo"] / "dvc.lock").read_text())
+    # The workspace's dvc.lock is that of the newest runs (the last test ran an experiment).
+    runs = _runs(repro_repo["store"])
+    evaluate = max(_runs(repro_repo["store"], "evaluate"), key=lambda r: r.info.start_time)
+    deps = {d["path"]: d["md5"] for d in lock["stages"]["evaluate"]["deps"]}
+    for path in ("data/processed/cd", "models/cd"):
+        assert evaluate.data.tags[f"dvc.dep.{path}.md5"] == deps[path]
+    train = max(_runs(repro_repo["store"], "train_cd"), key=lambda r: r.info.start_time)
+    outs = {o["path"]: o["md5"] for o in lock["stages"]["train_cd"]["outs"]}
+    assert train.data.tags["dvc.out.models/cd.md5"] == outs["models/cd"]
+    # -S lr=1e-3 edited params.yaml: the experiment's tree differs from its baseline commit.
+    assert train.data.tags["git.dirty"] == "true" and "params.yaml" in train.data.tags["git.dirty_files"]
+    # Datasets by reference, digest = DVC md5.
+    inputs = {d.dataset.name: d.dataset.digest for d in train.inputs.dataset_inputs}
+    assert inputs == {"data/processed/cd": deps["data/processed/cd"]}
+
+
+def test_one_pipeline_run_groups_a_repro(repro_repo):
+    runs = _all_runs(repro_repo["store"])
+    parents = [r for r in runs if r.data.tags.get("mlstack.role") == "pipeline"]
+    first_parent = min(parents, key=lambda r: r.info.start_time)
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == first_parent.info.run_id]
+    assert {c.data.tags["mlstack.stage"] for c in children} == {"prepare", "train_cd", "evaluate"}
+    # The parent carries every param and the summary metrics: one row per experiment.
+    assert "prepare.cd.n_train" in first_parent.data.params and "lr" in first_parent.data.params
+    assert "cd.f1" in first_parent.data.metrics

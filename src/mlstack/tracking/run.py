@@ -19,6 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from mlstack.tracking.journal import Journal
+from mlstack.tracking.lineage import (
+    PIPELINE_KEY_TAG,
+    ROLE_TAG,
+    hash_paths,
+    lineage_tags,
+    load_dvc_yaml,
+    stage_outs,
+)
 
 EXPERIMENT_ENV = "MLSTACK_EXPERIMENT"
 STORE_DIR_ENV = "MLSTACK_MLFLOW_DIR"
@@ -114,8 +122,11 @@ def experiment_id(client: Any, name: str) -> str:
 class StageRun:
     """What a stage logs through. Every call is journaled first, then sent if online."""
 
-    def __init__(self, client: Any, journal: Journal, run_id: str | None, uri: str) -> None:
+    def __init__(self, client: Any, journal: Journal, run_id: str | None, uri: str,
+                 stage: str = "", parent_id: str | None = None) -> None:
         self.client = client
+        self.stage = stage
+        self.parent_id = parent_id
         self.journal = journal
         self._server_run_id = run_id
         self.uri = uri
@@ -175,8 +186,38 @@ class StageRun:
             if not self._send(self.client.log_batch, self.run_id, params=items[start : start + 100]):
                 break
 
+    def log_summary(self, metrics: Mapping[str, float]) -> None:
+        """Metrics that also belong on the pipeline run (one row per experiment in MLflow)."""
+        self.log_metrics(metrics)
+        if self.parent_id:
+            from mlflow.entities import Metric
+
+            now = int(time.time() * 1000)
+            batch = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
+            self._send(self.client.log_batch, self.parent_id, metrics=batch, synchronous=True)
+
+    def log_data_inputs(self, hashes: Mapping[str, str], remote: str | None) -> None:
+        """Datasets by reference: the DVC md5 as digest, the remote object as source."""
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.entities import DatasetInput, InputTag
+
+        from mlstack.tracking.lineage import remote_object_url
+
+        inputs = []
+        for path, md5 in hashes.items():
+            where = remote_object_url(remote, md5) if remote else str(Path(path).resolve())
+            dataset = MetaDataset(resolve_dataset_source(where), name=path, digest=md5)
+            inputs.append(DatasetInput(dataset._to_mlflow_entity(),
+                                       [InputTag("mlflow.data.context", self.stage)]))
+        self.journal.write("inputs", hashes=dict(hashes), remote=remote)
+        if inputs:
+            self._send(self.client.log_inputs, self.run_id, datasets=inputs)
+
     def finish(self, status: str) -> None:
         self.journal.write("end", status=status)
+        if self.parent_id:
+            self._send(self.client.set_terminated, self.parent_id, "FINISHED")
         if self._send(self.client.set_terminated, self.run_id, status) and self.online:
             self.journal.discard()
 
@@ -194,17 +235,56 @@ def warn_offline(uri: str, reason: str, journal: Journal) -> None:
           "is back", file=sys.stderr)
 
 
-def _open_server_run(client: Any, uri: str, experiment: str, tags: dict) -> str | None:
+def _open_server_run(client: Any, uri: str, experiment: str, tags: dict, parent: bool):
+    """(run, parent run id) on success, or the reason it failed as a string."""
     if uses_server():
         ok, reason = server_reachable(uri)
         if not ok:
             return reason
     try:
-        run = client.create_run(experiment_id(client, experiment), tags=tags,
-                                run_name=tags.get("mlflow.runName"))
+        exp_id = experiment_id(client, experiment)
+        parent_id = pipeline_parent(client, exp_id, tags) if PIPELINE_KEY_TAG in tags else None
+        if parent_id:
+            tags = {**tags, "mlflow.parentRunId": parent_id}
+        run = client.create_run(exp_id, tags=tags, run_name=tags.get("mlflow.runName"))
     except Exception as err:  # noqa: BLE001
         return f"{type(err).__name__}: {str(err)[:200]}"
-    return run
+    return run, parent_id
+
+
+def pipeline_parent(client: Any, exp_id: str, child_tags: Mapping[str, str]) -> str:
+    """The run grouping one pipeline execution's stage runs; created by its first stage.
+
+    It carries every param in params.yaml and the summary metrics, so MLflow's compare view
+    shows one row per experiment.
+    """
+    from mlflow.entities import Param
+
+    key = child_tags[PIPELINE_KEY_TAG]
+    found = client.search_runs(
+        [exp_id], f"tags.`{PIPELINE_KEY_TAG}` = '{key}' and tags.`{ROLE_TAG}` = 'pipeline'",
+        max_results=1)
+    if found:
+        client.update_run(found[0].info.run_id, status="RUNNING")
+        return found[0].info.run_id
+    inherited = {k: v for k, v in child_tags.items()
+                 if k.startswith(("dvc.", "git.", "mlflow.source")) and ".dep." not in k}
+    name = os.environ.get("DVC_EXP_NAME") or "pipeline"
+    tags = {**inherited, PIPELINE_KEY_TAG: key, ROLE_TAG: "pipeline", "mlflow.runName": name}
+    run = client.create_run(exp_id, tags=tags, run_name=name)
+    params = [Param(k, str(v)) for k, v in flatten(_all_params()).items()]
+    for start in range(0, len(params), 100):
+        client.log_batch(run.info.run_id, params=params[start : start + 100])
+    return run.info.run_id
+
+
+def _all_params() -> dict:
+    from mlstack.params import read_params_file
+
+    try:
+        return read_params_file("params.yaml")
+    except Exception:  # noqa: BLE001 - grouping is best effort
+        return {}
 
 
 @contextlib.contextmanager
@@ -222,20 +302,28 @@ def stage_run(stage: str, params: Mapping[str, Any],
     client = MlflowClient(tracking_uri=uri)
     experiment = os.environ.get(EXPERIMENT_ENV, DEFAULT_EXPERIMENT)
     journal = Journal.create(outbox_dir())
-    all_tags = {**base_tags(stage), **(tags or {}), LOCAL_ID_TAG: journal.local_id}
-    opened = _open_server_run(client, uri, experiment, all_tags)
+    extra, dep_hashes = lineage_tags(stage) if Path("dvc.yaml").exists() else ({}, {})
+    all_tags = {**base_tags(stage), **extra, **(tags or {}), LOCAL_ID_TAG: journal.local_id}
+    parent_id = None
+    opened = _open_server_run(client, uri, experiment, all_tags, parent=True)
+    if not isinstance(opened, str):
+        opened, parent_id = opened
     server_run_id = None if isinstance(opened, str) else opened.info.run_id
     journal.write("start", stage=stage, experiment=experiment, tags=all_tags,
                   server_run_id=server_run_id, uri=uri, **_process_identity())
-    run = StageRun(client, journal, server_run_id, uri)
+    run = StageRun(client, journal, server_run_id, uri, stage, parent_id)
     if server_run_id is None:
         run.go_offline(opened)
     run.log_params(params)
+    run.log_data_inputs(dep_hashes, all_tags.get("dvc.remote_url"))
     try:
         yield run
     except BaseException:
         run.finish("FAILED")
         raise
+    if Path("dvc.yaml").exists():
+        run.set_tags({f"dvc.out.{p}.md5": md5 for p, md5 in
+                      hash_paths(stage_outs(stage, load_dvc_yaml())).items()})
     run.finish("FINISHED")
 
 
