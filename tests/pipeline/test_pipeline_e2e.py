@@ -7,21 +7,9 @@ import json
 import pytest
 from mlflow import MlflowClient
 
-from helpers import git_env, make_project_copy, run
+from helpers import run
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def repro_repo(tmp_path_factory):
-    """One tiny `dvc repro` shared by the tests below (it is the slow part)."""
-    root = tmp_path_factory.mktemp("pipeline")
-    store = root / "mlflow-store"
-    env = git_env({"MLSTACK_MLFLOW_DIR": str(store)})
-    env.pop("MLFLOW_TRACKING_URI", None)
-    repo = make_project_copy(root / "repo", env=env)
-    first = run(["dvc", "repro"], repo, env)
-    return {"repo": repo, "env": env, "store": store, "first": first}
 
 
 def _client(store):

@@ -116,3 +116,21 @@ def test_env_example_has_placeholders_for_every_required_variable():
     for key in required:
         if any(marker in key for marker in ("PASSWORD", "SECRET")):
             assert example[key].startswith("change-me"), key
+
+
+def test_root_credentials_reach_only_minio_and_its_init_job():
+    for name in SERVICES:
+        uses_root = any("MINIO_ROOT" in str(v) for v in environment(name).values())
+        assert uses_root == (name in ("minio", "minio-init")), name
+
+
+def test_no_bucket_is_made_public():
+    for path in ("docker-compose.yml", "scripts/init_minio.sh"):
+        text = (REPO_ROOT / path).read_text()
+        # `mc anonymous set ...` (formerly `mc policy set`) opens a bucket to everyone.
+        assert not re.search(r"^\s*mc\s+(anonymous|policy\s+set)", text, re.M), path
+        assert '"Principal"' not in text, path
+
+
+def test_the_init_job_publishes_no_port():
+    assert "ports" not in SERVICES["minio-init"]

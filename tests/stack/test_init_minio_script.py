@@ -2,6 +2,7 @@
 binary here): it must create the buckets, version the DVC bucket, scope the
 service user, never make anything public, and stop at the first failure."""
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -14,6 +15,8 @@ BUCKETS = ("raw-data", "processed-data", "mlflow-artifacts", "models", "dvc-stor
 
 FAKE_MC = """#!/usr/bin/env bash
 echo "$*" >> "$MC_CALLS"
+# Keep the policy document the script hands to `mc admin policy create`.
+[[ "$*" == "admin policy create "* ]] && cp "$6" "$MC_POLICY_COPY"
 [ -n "${MC_FAIL_ON:-}" ] && [[ "$*" == *"$MC_FAIL_ON"* ]] && { echo "mc: simulated error" >&2; exit 1; }
 exit 0
 """
@@ -31,6 +34,7 @@ def run_script(tmp_path):
         env = {
             "PATH": f"{bindir}:{os.environ['PATH']}",
             "MC_CALLS": str(calls),
+            "MC_POLICY_COPY": str(tmp_path / "policy.json"),
             "MINIO_ROOT_USER": "root-user",
             "MINIO_ROOT_PASSWORD": "root-password",
             "MINIO_SERVICE_ACCESS_KEY": "svc-user",
@@ -66,3 +70,17 @@ def test_requires_credentials_and_refuses_root_as_service_user(run_script):
     assert result.returncode != 0 and "MINIO_ROOT_PASSWORD" in result.stderr
     result, _ = run_script(MINIO_SERVICE_ACCESS_KEY="root-user")
     assert result.returncode != 0 and "must differ" in result.stderr
+
+
+def test_service_policy_reaches_only_the_stack_buckets(run_script, tmp_path):
+    result, _ = run_script()
+    assert result.returncode == 0, result.stderr
+    policy = json.loads((tmp_path / "policy.json").read_text())
+    allowed = {f"arn:aws:s3:::{b}" for b in BUCKETS} | {f"arn:aws:s3:::{b}/*" for b in BUCKETS}
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        # An identity policy: no Principal (that would make it a bucket policy, e.g. public).
+        assert "Principal" not in statement
+        assert set(statement["Resource"]) <= allowed, statement["Resource"]
+        for action in statement["Action"]:
+            assert action.startswith("s3:") and "*" not in action, action

@@ -50,13 +50,13 @@ class TrainNvsParams(_Strict):
     model_config = _STRICT
 
     # Optimisation steps (one training view per step).
-    iterations: int = Field(1500, ge=1)
+    iterations: int = Field(800, ge=1)
     # Spherical-harmonics degree of the colours (0 = view-independent RGB).
     sh_degree: int = Field(1, ge=0, le=3)
     # Raise the SH degree by one every this many steps (as 3DGS), up to sh_degree.
     sh_degree_interval: int = Field(300, ge=1)
     # Hard cap on the number of Gaussians; densification stops growing at the cap.
-    max_gaussians: int = Field(20_000, ge=1)
+    max_gaussians: int = Field(12_000, ge=1)
     # Initial opacity (post-sigmoid) and scale multiplier on the kNN distance.
     init_opacity: float = Field(0.1, gt=0.0, lt=1.0)
     init_scale: float = Field(1.0, gt=0.0)
@@ -73,11 +73,11 @@ class TrainNvsParams(_Strict):
     ssim_lambda: float = Field(0.2, ge=0.0, le=1.0)
     # Densification (gsplat DefaultStrategy, step numbers in this run's iterations).
     refine_start_iter: int = Field(100, ge=0)
-    refine_stop_iter: int = Field(1000, ge=0)
+    refine_stop_iter: int = Field(500, ge=0)
     refine_every: int = Field(50, ge=1)
     # Opacity reset period; the reset is done by mlstack because gsplat 1.5.3 never fires it.
     # 0 disables it.
-    reset_every: int = Field(600, ge=0)
+    reset_every: int = Field(300, ge=0)
     # Image-plane gradient threshold above which Gaussians are split/duplicated.
     grow_grad2d: float = Field(2e-4, gt=0.0)
     # 3D scale (fraction of scene scale) separating duplication (small) from splitting.
@@ -86,15 +86,19 @@ class TrainNvsParams(_Strict):
     prune_opa: float = Field(0.005, gt=0.0, lt=1.0)
     prune_scale3d: float = Field(0.1, gt=0.0)
     # CPU renderer: tile side in pixels and the cap on depth-sorted Gaussians per tile.
-    tile_size: int = Field(16, ge=4, le=64)
+    tile_size: int = Field(8, ge=4, le=64)
     max_gaussians_per_tile: int = Field(256, ge=1)
     # Near and far clipping planes (scene units after normalisation).
     near_plane: float = Field(0.01, gt=0.0)
     far_plane: float = Field(1e4, gt=0.0)
     # Background colour composited behind the Gaussians (RGB in [0, 1]).
-    background: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    # (a list, since YAML has no tuples and the model is strict).
+    background: list[float] = Field(default_factory=lambda: [0.0, 0.0, 0.0], min_length=3, max_length=3)
     # Renderer: "auto" = gsplat CUDA rasterization when CUDA is available, else PyTorch.
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # CPU threads for torch (0 = torch's default). 1 is deterministic on any machine and
+    # avoids the large slowdown of oversubscribed thread pools when the CPU is shared.
+    num_threads: int = Field(1, ge=0)
     # Write a resumable checkpoint every this many steps (0 = only at the end).
     checkpoint_every: int = Field(500, ge=0)
     # Log metrics to MLflow every this many steps (the CSV gets every step).

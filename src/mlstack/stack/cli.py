@@ -1,4 +1,5 @@
-"""`mlstack stack up|down|status` (also `python -m mlstack.stack ...`)."""
+"""`mlstack stack up|down|status` (also `python -m mlstack.stack ...`) and,
+registered alongside, `mlstack remote check` (see remote.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 
 from .manager import Stack, ServiceStatus
 from .procs import StackError
+from . import remote
 
 
 def _format_status(stack: Stack, rows: list[ServiceStatus]) -> str:
@@ -22,6 +24,11 @@ def _format_status(stack: Stack, rows: list[ServiceStatus]) -> str:
         lines.append(f"S3 endpoint: {stack.config.s3_endpoint}")
         if stack.s3.kind == "minio":
             lines.append(f"MinIO console: http://{stack.config.host}:{stack.config.s3_console_port}")
+        if stack.config.mlflow_auth:
+            lines.append(
+                f"MLflow auth: basic (user and password in {stack.state.env_file}, "
+                "MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD)"
+            )
         lines.append(f"client environment: source {stack.state.env_file}")
     return "\n".join(lines)
 
@@ -72,7 +79,7 @@ DESCRIPTION = (
     "Configure with MLSTACK_STACK_DIR, MLSTACK_HOST, MLSTACK_PG_PORT, "
     "MLSTACK_S3_PORT, MLSTACK_S3_CONSOLE_PORT, MLSTACK_MLFLOW_PORT, "
     "MLSTACK_MLFLOW_WORKERS, MLSTACK_MLFLOW_ALLOWED_HOSTS, "
-    "MLSTACK_MLFLOW_JOB_EXECUTION, MLSTACK_MINIO_BIN."
+    "MLSTACK_MLFLOW_JOB_EXECUTION, MLSTACK_MLFLOW_AUTH, MLSTACK_MINIO_BIN."
 )
 
 
@@ -88,13 +95,15 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register `stack up|down|status` on the `mlstack` CLI's subparsers."""
+    """Register `stack up|down|status` and `remote check` on the `mlstack`
+    CLI's subparsers; returns the `stack` parser."""
     parser = subparsers.add_parser(
         "stack",
         help="run PostgreSQL, an S3 server and the MLflow server as native processes",
         description=DESCRIPTION,
     )
     _add_commands(parser)
+    remote.add_parser(subparsers)
     return parser
 
 

@@ -20,6 +20,9 @@ MLFLOW_ARTIFACTS_BUCKET = "mlflow-artifacts"
 VERSIONED_BUCKETS = (DVC_BUCKET, "models")
 
 PG_DATABASE = "mlflow"
+# Users and permissions of MLflow's basic-auth app (MLSTACK_MLFLOW_AUTH=true).
+PG_AUTH_DATABASE = "mlflow_auth"
+MLFLOW_ADMIN_USER = "admin"
 PG_USER = "mlflow"
 PG_SUPERUSER = "postgres"
 
@@ -33,6 +36,15 @@ def find_project_root(start: Path | None = None) -> Path:
         if (candidate / ".dvc").is_dir() or (candidate / ".git").exists():
             return candidate
     return start
+
+
+def _flag_from_env(name: str) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{name}={raw!r} is not true or false")
 
 
 def _port_from_env(name: str, default: int) -> int:
@@ -65,6 +77,8 @@ class StackConfig:
     # Extra Host headers MLflow accepts besides localhost/127.0.0.1 (e.g. a
     # cluster node name when the port is forwarded).
     mlflow_extra_allowed_hosts: tuple[str, ...] = field(default_factory=tuple)
+    # MLflow's basic-auth app: every request needs a user and password.
+    mlflow_auth: bool = False
 
     @classmethod
     def from_env(cls) -> "StackConfig":
@@ -81,6 +95,7 @@ class StackConfig:
             mlflow_port=_port_from_env("MLSTACK_MLFLOW_PORT", DEFAULT_PORTS["mlflow"]),
             mlflow_workers=int(os.environ.get("MLSTACK_MLFLOW_WORKERS", "2")),
             mlflow_extra_allowed_hosts=tuple(h for h in extra_hosts.split(",") if h),
+            mlflow_auth=_flag_from_env("MLSTACK_MLFLOW_AUTH"),
         )
 
     @property

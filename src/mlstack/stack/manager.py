@@ -10,7 +10,7 @@ from .config import StackConfig
 from .mlflow_server import MlflowServer
 from .postgres import Postgres, find_pg_bindir
 from .procs import ensure_port_free
-from .s3 import S3Server
+from .s3 import S3Server, s3_client_env
 from .state import StateDir
 
 Reporter = Callable[[str], None]
@@ -75,24 +75,14 @@ class Stack:
     # -- environment ----------------------------------------------------------
     def server_s3_env(self) -> dict[str, str]:
         """What any S3 client of this stack (MLflow server, DVC, boto3) needs."""
-        endpoint = self.config.s3_endpoint
-        return {
-            "AWS_ACCESS_KEY_ID": self.creds.s3_access_key,
-            "AWS_SECRET_ACCESS_KEY": self.creds.s3_secret_key,
-            "AWS_DEFAULT_REGION": "us-east-1",
-            # botocore >= 1.31 reads these; s3fs (DVC) and boto3 pick them up.
-            "AWS_ENDPOINT_URL_S3": endpoint,
-            "AWS_ENDPOINT_URL": endpoint,
-            # MLflow's own S3 artifact client reads this one.
-            "MLFLOW_S3_ENDPOINT_URL": endpoint,
-            # Only send/verify the newer CRC checksums when S3 requires them:
-            # MinIO releases and moto differ in their support.
-            "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
-            "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
-        }
+        return s3_client_env(self.config.s3_endpoint, self.creds)
 
     def client_env(self) -> dict[str, str]:
-        return {"MLFLOW_TRACKING_URI": self.config.mlflow_uri, **self.server_s3_env()}
+        return {
+            "MLFLOW_TRACKING_URI": self.config.mlflow_uri,
+            **self.mlflow.client_credentials(),
+            **self.server_s3_env(),
+        }
 
     # -- commands -------------------------------------------------------------
     def up(self, report: Reporter = print) -> None:
@@ -110,8 +100,7 @@ class Stack:
                     report(f"{service.label}: starting on {self.config.host}:{service.port}")
                     service.start()
                     started.append(service)
-                if service is self.s3:
-                    self.s3.ensure_buckets()
+                self._provision(service)
         except BaseException:
             # Leave nothing half-started behind: stop what this call started.
             for service in reversed(started):
@@ -119,6 +108,14 @@ class Stack:
             raise
         self._record()
         report(f"environment written to {self.state.env_file}")
+
+    def _provision(self, service) -> None:
+        """What the next service needs from a running one (idempotent, so a
+        service that was already running gets it too)."""
+        if service is self.postgres:
+            self.postgres.ensure_role_and_databases()
+        elif service is self.s3:
+            self.s3.ensure_buckets()
 
     def _preflight(self, pending: list) -> None:
         """Fail before starting anything: missing binaries, taken ports."""
@@ -128,6 +125,7 @@ class Stack:
         if self.s3 in pending:
             self.s3.check_ports()
         if self.mlflow in pending:
+            self.mlflow.check_prerequisites()
             ensure_port_free(self.mlflow.label, self.config.host, self.mlflow.port)
 
     def _record(self) -> None:

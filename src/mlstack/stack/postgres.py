@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from .config import PG_DATABASE, PG_SUPERUSER, PG_USER, StackConfig
+from .config import PG_AUTH_DATABASE, PG_DATABASE, PG_SUPERUSER, PG_USER, StackConfig
 from .procs import StackError, process_is_running
 from .state import Credentials, StateDir
 
@@ -82,6 +82,11 @@ class Postgres:
     def is_running(self) -> bool:
         return process_is_running(self.pid(), self.cmdline_marker)
 
+    @property
+    def databases(self) -> tuple[str, ...]:
+        """The databases MLflow's role owns: tracking, plus users/permissions with auth."""
+        return (PG_DATABASE, PG_AUTH_DATABASE) if self.config.mlflow_auth else (PG_DATABASE,)
+
     def dsn(self, user: str = PG_USER, password: str | None = None) -> str:
         password = self.creds.pg_password if password is None else password
         return f"postgresql://{user}:{password}@{self.config.host}:{self.port}/{PG_DATABASE}"
@@ -100,7 +105,6 @@ class Postgres:
         self._init_cluster(bindir)
         self._write_server_conf()
         self._pg_ctl(bindir, "start", "-w", "-t", "60", "-l", str(self.log_file))
-        self._ensure_role_and_database()
 
     def stop(self) -> bool:
         if not self.is_running():
@@ -181,7 +185,10 @@ class Postgres:
         )
         self._give_to_pg_user(conf)
 
-    def _ensure_role_and_database(self) -> None:
+    def ensure_role_and_databases(self) -> None:
+        """Create (or re-password) MLflow's role and create its databases.
+        Idempotent: `up` runs it after each start and against a cluster that
+        was already running."""
         superuser_dsn = (
             f"postgresql://{PG_SUPERUSER}:{self.creds.pg_superuser_password}"
             f"@{self.config.host}:{self.port}/postgres"
@@ -196,12 +203,15 @@ class Postgres:
                     sql.Identifier(PG_USER), sql.Literal(self.creds.pg_password)
                 )
             )
-            db_exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (PG_DATABASE,)
-            ).fetchone()
-            if not db_exists:
-                conn.execute(
-                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                        sql.Identifier(PG_DATABASE), sql.Identifier(PG_USER)
-                    )
-                )
+            for database in self.databases:
+                _create_database_if_missing(conn, database, owner=PG_USER)
+
+
+def _create_database_if_missing(conn: psycopg.Connection, database: str, owner: str) -> None:
+    exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+    if not exists:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(database), sql.Identifier(owner)
+            )
+        )

@@ -52,6 +52,24 @@ def s3_client(endpoint: str, creds: Credentials, timeout: float = 10.0):
     )
 
 
+def s3_client_env(endpoint: str, creds: Credentials) -> dict[str, str]:
+    """The environment any S3 client (MLflow server, DVC, boto3) needs for `endpoint`."""
+    return {
+        "AWS_ACCESS_KEY_ID": creds.s3_access_key,
+        "AWS_SECRET_ACCESS_KEY": creds.s3_secret_key,
+        "AWS_DEFAULT_REGION": REGION,
+        # botocore >= 1.31 reads these; s3fs (DVC) and boto3 pick them up.
+        "AWS_ENDPOINT_URL_S3": endpoint,
+        "AWS_ENDPOINT_URL": endpoint,
+        # MLflow's own S3 artifact client reads this one.
+        "MLFLOW_S3_ENDPOINT_URL": endpoint,
+        # Only send/verify the newer CRC checksums when S3 requires them:
+        # MinIO releases and moto differ in their support.
+        "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
+        "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
+    }
+
+
 def minio_binary() -> str | None:
     return os.environ.get("MLSTACK_MINIO_BIN") or shutil.which("minio")
 

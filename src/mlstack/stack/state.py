@@ -3,6 +3,7 @@
 Layout (all under StackConfig.state_dir)::
 
     credentials.json   generated secrets, mode 0600, created once per state dir
+    mlflow/basic_auth.ini  MLflow basic-auth settings (MLSTACK_MLFLOW_AUTH=true)
     stack.json         ports and S3 server kind recorded by the last `up`
     env.sh             the client environment, sourced by scripts/set_env.sh
     run/<svc>.pid      pids of the processes `up` started (PostgreSQL keeps its
@@ -18,7 +19,7 @@ import json
 import os
 import secrets
 import shlex
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 
@@ -28,6 +29,9 @@ class Credentials:
     s3_secret_key: str
     pg_superuser_password: str
     pg_password: str
+    # MLflow basic auth: the admin's password and the key signing CSRF tokens.
+    mlflow_admin_password: str
+    mlflow_flask_secret: str
 
     @classmethod
     def generate(cls) -> "Credentials":
@@ -37,6 +41,8 @@ class Credentials:
             s3_secret_key=secrets.token_hex(20),
             pg_superuser_password=secrets.token_hex(20),
             pg_password=secrets.token_hex(20),
+            mlflow_admin_password=secrets.token_hex(20),
+            mlflow_flask_secret=secrets.token_hex(32),
         )
 
 
@@ -70,6 +76,10 @@ class StateDir:
     def env_file(self) -> Path:
         return self.root / "env.sh"
 
+    @property
+    def mlflow_auth_config(self) -> Path:
+        return self.root / "mlflow" / "basic_auth.ini"
+
     def log_file(self, service: str) -> Path:
         return self.root / "logs" / f"{service}.log"
 
@@ -85,13 +95,19 @@ class StateDir:
 
     # -- credentials ----------------------------------------------------
     def credentials(self) -> Credentials:
-        """Load this state dir's credentials, generating them on first use."""
+        """Load this state dir's credentials, generating them on first use.
+
+        Secrets added by newer versions are generated into an existing file;
+        the ones already there are kept (the cluster and server use them).
+        """
         path = self.root / "credentials.json"
-        if path.exists():
-            return Credentials(**json.loads(path.read_text()))
-        creds = Credentials.generate()
-        _write_private(path, json.dumps(asdict(creds), indent=2) + "\n")
-        return creds
+        stored = json.loads(path.read_text()) if path.exists() else {}
+        fresh = asdict(Credentials.generate())
+        known = {f.name for f in fields(Credentials)}
+        merged = {name: stored.get(name) or fresh[name] for name in known}
+        if merged != stored:
+            _write_private(path, json.dumps(merged, indent=2) + "\n")
+        return Credentials(**merged)
 
     # -- pid files --------------------------------------------------------
     def read_pid(self, service: str) -> int | None:

@@ -6,8 +6,11 @@ import csv
 import io
 from pathlib import Path
 
+import os
+
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from mlstack.utils.io import atomic_write_text
 
@@ -53,3 +56,38 @@ class EpochMetrics(pl.Callback):
         writer.writeheader()
         writer.writerows(self.rows)
         atomic_write_text(self.csv_path, buffer.getvalue())
+
+
+class PortableModelCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint whose saved state holds paths relative to its folder.
+
+    Lightning stores absolute paths (dirpath, best_model_path, ...) inside every checkpoint,
+    so the same training in a `dvc exp run --temp` copy or a reproduction worktree would
+    give a checkpoint with different bytes, hence a different DVC hash. Relative paths keep
+    the bytes (and models/cd's md5) a function of seed, data and params only.
+    """
+
+    _PATH_KEYS = ("best_model_path", "kth_best_model_path", "last_model_path")
+
+    def state_dict(self):
+        state = super().state_dict()
+        root = str(self.dirpath)
+        state["dirpath"] = "."
+        for key in self._PATH_KEYS:
+            if state.get(key):
+                state[key] = os.path.relpath(state[key], root)
+        state["best_k_models"] = {os.path.relpath(k, root): v
+                                  for k, v in state.get("best_k_models", {}).items()}
+        return state
+
+    def load_state_dict(self, state_dict):
+        root = str(self.dirpath)
+        state = dict(state_dict)
+        if state.get("dirpath") == ".":
+            state["dirpath"] = root
+            for key in self._PATH_KEYS:
+                if state.get(key):
+                    state[key] = os.path.join(root, state[key])
+            state["best_k_models"] = {os.path.join(root, k): v
+                                      for k, v in state.get("best_k_models", {}).items()}
+        super().load_state_dict(state)

@@ -6,11 +6,11 @@ import time
 from pathlib import Path
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping
 
 from mlstack.data.cd_datamodule import ChangeDataModule
 from mlstack.models.cd import VAL_F1, build_task
-from mlstack.training.callbacks import EpochMetrics
+from mlstack.training.callbacks import EpochMetrics, PortableModelCheckpoint
 from mlstack.training.checkpoint_io import AtomicCheckpointIO
 from mlstack.training.determinism import make_deterministic
 
@@ -22,7 +22,7 @@ PLOT_COLUMNS = {
 
 
 def _trainer(params, model_dir: Path, plots_csv: Path, run) -> pl.Trainer:
-    checkpoint = ModelCheckpoint(
+    checkpoint = PortableModelCheckpoint(
         dirpath=model_dir, filename="best", monitor=VAL_F1, mode="max", save_last=True,
         enable_version_counter=False,
     )

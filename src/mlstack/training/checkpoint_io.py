@@ -5,17 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from mlstack.utils.io import atomic_path
+from mlstack.utils.io import atomic_torch_save
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Write to a temporary file beside the target, fsync, then rename over it."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            torch.save(checkpoint, tmp)
+        atomic_torch_save(checkpoint, Path(path))

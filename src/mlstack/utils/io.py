@@ -99,3 +99,19 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
+    """torch.save, atomically, with bytes that do not depend on the file name.
+
+    torch.save names the records inside its zip after the target file's stem, so saving
+    to a randomly named temporary file and renaming would make every checkpoint's bytes
+    (and DVC hash) differ. Serialising to memory first keeps the default record prefix.
+    """
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return atomic_write_bytes(path, buffer.getvalue())
