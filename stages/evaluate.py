@@ -31,13 +31,11 @@ def _evaluate_cd(params, run) -> dict:
             "confusion": {"tp": c.tp, "fp": c.fp, "fn": c.fn, "tn": c.tn}}
 
 
-def _evaluate_nvs(params, run) -> dict | None:
+def _evaluate_nvs(params, run) -> dict:
     from pathlib import Path
 
-    try:
-        from mlstack.nvs.evaluate import evaluate_nvs
-    except ImportError:
-        return None
+    from mlstack.nvs.evaluate import evaluate_nvs
+
     metrics, figures = evaluate_nvs(params.evaluate.nvs, Path("data/processed/nvs"),
                                     Path("models/nvs"), Path("eval/plots/nvs"))
     for figure in figures:
@@ -53,7 +51,7 @@ def main() -> None:
 
     params = load_stage_params("evaluate")
     with stage_run("evaluate", params.model_dump()) as run:
-        metrics = {"cd": _evaluate_cd(params, run)}
+        metrics = {"cd": _evaluate_cd(params, run), "nvs": _evaluate_nvs(params, run)}
         atomic_write_json("eval/metrics.json", metrics)
         run.log_artifact("eval/metrics.json")
 

@@ -17,9 +17,16 @@ COPY = ["dvc.yaml", "params.yaml", "stages", "src", ".dvcignore", ".gitignore", 
 
 # Tiny configurations: the whole pipeline in well under a minute on 2 CPU cores.
 TINY_PARAMS = {
-    "prepare": {"cd": {"tile_size": 64, "n_train": 4, "n_val": 2, "n_test": 2}},
+    "prepare": {
+        "cd": {"tile_size": 64, "n_train": 4, "n_val": 2, "n_test": 2},
+        "nvs": {"image_size": 32, "n_train": 8, "n_test": 2, "n_buildings": 3, "supersample": 1,
+                "n_init_points": 600},
+    },
     "train_cd": {"batch_size": 2, "patch_size": 64, "max_epochs": 1, "backbone": "resnet18"},
-    "evaluate": {"cd": {"tile_size": 64, "n_examples": 2}},
+    "train_nvs": {"iterations": 30, "refine_start_iter": 4, "refine_every": 4,
+                  "refine_stop_iter": 20, "reset_every": 12, "checkpoint_every": 10,
+                  "log_every": 5, "progress": False},
+    "evaluate": {"cd": {"tile_size": 64, "n_examples": 2}, "nvs": {"n_examples": 2}},
 }
 
 

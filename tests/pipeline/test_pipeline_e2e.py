@@ -37,15 +37,20 @@ def test_repro_writes_cd_metrics(repro_repo):
     # Whole test images (2 tiles of 64x64), not a centre crop.
     assert c["tp"] + c["fp"] + c["fn"] + c["tn"] == 2 * 64 * 64
     assert "baseline" in cd
+    nvs = metrics["nvs"]
+    for key in ("psnr", "ssim", "depth_mae", "baseline_psnr"):
+        assert isinstance(nvs[key], float)
+    assert 5 < nvs["psnr"] < 60 and nvs["n_test_views"] == 2  # 30 steps: a real but rough fit
     for out in ("models/cd/best.ckpt", "plots/train_cd.csv", "eval/plots/cd_predictions.png",
-                "eval/plots/cd_confusion.png", "eval/plots/cd_pr.csv"):
+                "eval/plots/cd_confusion.png", "eval/plots/cd_pr.csv",
+                "models/nvs/ply/point_cloud.ply", "models/nvs/ckpts/last.pt", "plots/train_nvs.csv"):
         assert (repro_repo["repo"] / out).is_file(), out
 
 
 def test_every_stage_logged_to_embedded_mlflow(repro_repo):
     runs = _runs(repro_repo["store"])
     stages = {r.data.tags["mlstack.stage"] for r in runs}
-    assert {"prepare", "train_cd", "evaluate"} <= stages
+    assert {"prepare", "train_cd", "train_nvs", "evaluate"} <= stages
     for r in runs:
         assert r.info.status == "FINISHED"
         assert "mlflow.source.git.commit" in r.data.tags
@@ -75,7 +80,7 @@ def test_exp_run_set_lr_reruns_only_train_and_evaluate(repro_repo):
     result = run(["dvc", "exp", "run", "-S", "lr=1e-3"], repo, env)
     ran = {line.split("'")[1] for line in result.stdout.splitlines() if line.startswith("Running stage")}
     assert "train_cd" in ran and "evaluate" in ran
-    assert "prepare" not in ran
+    assert "prepare" not in ran and "train_nvs" not in ran
     train_runs = _runs(repro_repo["store"], "train_cd")
     lrs = sorted(float(r.data.params["lr"]) for r in train_runs)
     assert 0.001 in lrs
@@ -109,7 +114,8 @@ def test_one_pipeline_run_groups_a_repro(repro_repo):
     parents = [r for r in runs if r.data.tags.get("mlstack.role") == "pipeline"]
     first_parent = min(parents, key=lambda r: r.info.start_time)
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == first_parent.info.run_id]
-    assert {c.data.tags["mlstack.stage"] for c in children} == {"prepare", "train_cd", "evaluate"}
+    assert {c.data.tags["mlstack.stage"] for c in children} == {
+        "prepare", "train_cd", "train_nvs", "evaluate"}
     # The parent carries every param and the summary metrics: one row per experiment.
     assert "prepare.cd.n_train" in first_parent.data.params and "lr" in first_parent.data.params
-    assert "cd.f1" in first_parent.data.metrics
+    assert "cd.f1" in first_parent.data.metrics and "nvs.psnr" in first_parent.data.metrics
