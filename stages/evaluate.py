@@ -50,10 +50,15 @@ def main() -> None:
     from mlstack.utils.io import atomic_write_json
 
     params = load_stage_params("evaluate")
-    with stage_run("evaluate", params.model_dump()) as run:
+    with stage_run("evaluate", params.model_dump(by_alias=True)) as run:
         metrics = {"cd": _evaluate_cd(params, run), "nvs": _evaluate_nvs(params, run)}
         atomic_write_json("eval/metrics.json", metrics)
         run.log_artifact("eval/metrics.json")
+        if params.evaluate.register_models:
+            from mlstack.tracking.registry import register_models
+
+            for name, version in register_models(run).items():
+                print(f"registered {name} version {version}")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ class ParamsError(ValueError):
 class StrictModel(BaseModel):
     """Unknown keys are errors; no silent str->number coercion; NaN/inf are rejected."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 
     @field_validator("*", mode="after")
     @classmethod
@@ -82,6 +82,9 @@ class EvaluateCdParams(StrictModel):
 
 
 class EvaluateParams(StrictModel):
+    # `evaluate.register` in params.yaml (the attribute name avoids shadowing pydantic's ABC
+    # `register`): register the CD and NVS models in the MLflow model registry.
+    register_models: bool = Field(False, alias="register")
     cd: EvaluateCdParams = EvaluateCdParams()
     nvs: EvaluateNvsParams = EvaluateNvsParams()
 

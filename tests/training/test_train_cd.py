@@ -58,3 +58,46 @@ def test_init_checkpoint_that_does_not_fit(tmp_path):
     torch.save({"something.else": torch.zeros(3)}, path)
     with pytest.raises(ValueError, match="does not fit"):
         load_init_checkpoint(build_task(TINY, 1e-3), path)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+class _StopAfterEpoch:
+    """A Lightning callback that kills training after a given epoch (like a pre-emption)."""
+
+    def __new__(cls, epoch):
+        import lightning.pytorch as pl
+
+        class Stop(pl.Callback):
+            def on_train_epoch_end(self, trainer, pl_module):
+                if trainer.current_epoch == epoch:
+                    raise _Interrupt(f"interrupted after epoch {epoch}")
+
+        return Stop()
+
+
+def test_interrupted_training_resumes_to_the_same_result(data_dir, tmp_path):
+    params = TrainCdParams(batch_size=2, patch_size=64, max_epochs=3)
+    whole = train_cd(params, 0, 1e-3, data_dir, tmp_path / "a/models", tmp_path / "a/p.csv")
+    with pytest.raises(_Interrupt):
+        train_cd(params, 0, 1e-3, data_dir, tmp_path / "b/models", tmp_path / "b/p.csv",
+                 extra_callbacks=[_StopAfterEpoch(1)])
+    assert (tmp_path / "b/models/last.ckpt").is_file()
+    resumed = train_cd(params, 0, 1e-3, data_dir, tmp_path / "b/models", tmp_path / "b/p.csv")
+    whole.pop("train_seconds"), resumed.pop("train_seconds")
+    assert resumed == whole
+    a = torch.load(tmp_path / "a/models/best.ckpt", weights_only=False)["state_dict"]
+    b = torch.load(tmp_path / "b/models/best.ckpt", weights_only=False)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (tmp_path / "a/p.csv").read_text() == (tmp_path / "b/p.csv").read_text()
+
+
+def test_checkpoint_of_other_params_is_not_resumed(data_dir, tmp_path):
+    first = TrainCdParams(batch_size=2, patch_size=64, max_epochs=1)
+    train_cd(first, 0, 1e-3, data_dir, tmp_path / "models", tmp_path / "p.csv")
+    other = TrainCdParams(batch_size=2, patch_size=64, max_epochs=2)
+    summary = train_cd(other, 0, 5e-4, data_dir, tmp_path / "models", tmp_path / "p.csv")
+    assert summary["epochs"] == 2
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == 1 + 2

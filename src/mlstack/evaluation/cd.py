@@ -62,16 +62,19 @@ def difference_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.abs(standardise(a) - standardise(b)).mean(-1)
 
 
+DIFF_SCALE = 4.0  # standardised differences above this are "certainly changed"
+
+
 def best_baseline_threshold(data_dir: Path) -> float:
     """The difference threshold with the best F1 on the validation split (fair to the baseline)."""
-    curve = BinaryPrecisionRecallCurve(thresholds=torch.linspace(0, 4, 81))
+    curve = BinaryPrecisionRecallCurve(thresholds=torch.linspace(0, 1, 101))
     for name in split_names(data_dir, "val"):
         a, b, mask = load_pair(data_dir, name)
-        # PR curve wants scores in [0, 1]; the thresholds above are on the /4 scale.
-        curve.update(torch.from_numpy(difference_map(a, b) / 4).clamp(0, 1), torch.from_numpy(mask).long())
+        score = torch.from_numpy(difference_map(a, b) / DIFF_SCALE).clamp(0, 1)
+        curve.update(score, torch.from_numpy(mask).long())
     precision, recall, thresholds = curve.compute()
     f1 = 2 * precision * recall / (precision + recall).clamp_min(1e-12)
-    return float(thresholds[f1[:-1].argmax()] * 4) if len(thresholds) else 1.0
+    return float(thresholds[f1[: len(thresholds)].argmax()]) * DIFF_SCALE
 
 
 def evaluate_cd(params, data_dir: Path, checkpoint: Path) -> dict:

@@ -80,6 +80,8 @@ class Stack:
     def client_env(self) -> dict[str, str]:
         return {
             "MLFLOW_TRACKING_URI": self.config.mlflow_uri,
+            # evaluate's registered model files land in the `models` bucket
+            "MLSTACK_MODEL_STORE": "s3://models",
             **self.mlflow.client_credentials(),
             **self.server_s3_env(),
         }

@@ -28,6 +28,13 @@ class EpochMetrics(pl.Callback):
         self.rows: list[dict[str, float]] = []
         self._losses: list[float] = []
 
+    def state_dict(self) -> dict:
+        # Saved in checkpoints so a resumed run's CSV keeps the epochs before the interruption.
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.rows = list(state_dict.get("rows", []))
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         self._losses.append(float(loss.detach()))
@@ -91,3 +98,32 @@ class PortableModelCheckpoint(ModelCheckpoint):
             state["best_k_models"] = {os.path.join(root, k): v
                                       for k, v in state.get("best_k_models", {}).items()}
         super().load_state_dict(state)
+
+
+class ResumeState(pl.Callback):
+    """Puts what a bit-identical resume needs into every checkpoint, and restores it.
+
+    The fingerprint (params, seed, data hash) says whether a checkpoint left by an
+    interrupted run belongs to this run. The RNG states make the resumed epochs draw the
+    same shuffles and crops as an uninterrupted run would have.
+    """
+
+    def __init__(self, fingerprint: str) -> None:
+        self.fingerprint = fingerprint
+
+    def state_dict(self) -> dict:
+        import random
+
+        import numpy as np
+
+        return {"fingerprint": self.fingerprint, "torch": torch.get_rng_state(),
+                "numpy": np.random.get_state(), "python": random.getstate()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        import random
+
+        import numpy as np
+
+        torch.set_rng_state(state_dict["torch"])
+        np.random.set_state(state_dict["numpy"])
+        random.setstate(state_dict["python"])

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
+import sys
 import time
 from pathlib import Path
+
+import torch
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import EarlyStopping
 
 from mlstack.data.cd_datamodule import ChangeDataModule
 from mlstack.models.cd import VAL_F1, build_task
-from mlstack.training.callbacks import EpochMetrics, PortableModelCheckpoint
+from mlstack.training.callbacks import EpochMetrics, PortableModelCheckpoint, ResumeState
 from mlstack.training.checkpoint_io import AtomicCheckpointIO
 from mlstack.training.determinism import make_deterministic
 
@@ -21,7 +27,8 @@ PLOT_COLUMNS = {
 }
 
 
-def _trainer(params, model_dir: Path, plots_csv: Path, run) -> pl.Trainer:
+def _trainer(params, model_dir: Path, plots_csv: Path, run, fingerprint: str,
+             extra_callbacks=()) -> pl.Trainer:
     checkpoint = PortableModelCheckpoint(
         dirpath=model_dir, filename="best", monitor=VAL_F1, mode="max", save_last=True,
         enable_version_counter=False,
@@ -30,6 +37,8 @@ def _trainer(params, model_dir: Path, plots_csv: Path, run) -> pl.Trainer:
         checkpoint,
         EarlyStopping(monitor=VAL_F1, mode="max", patience=params.patience),
         EpochMetrics(plots_csv, PLOT_COLUMNS, run),
+        ResumeState(fingerprint),
+        *extra_callbacks,
     ]
     return pl.Trainer(
         accelerator=params.accelerator,
@@ -49,15 +58,48 @@ def _trainer(params, model_dir: Path, plots_csv: Path, run) -> pl.Trainer:
     )
 
 
+def run_fingerprint(params, seed: int, lr: float, data_dir: Path) -> str:
+    """Everything that determines the training: a checkpoint from another run never resumes."""
+    from mlstack.tracking.lineage import dvc_md5
+
+    text = json.dumps({"params": params.model_dump(), "seed": seed, "lr": lr,
+                       "data": dvc_md5(data_dir)}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def resumable_checkpoint(model_dir: Path, fingerprint: str) -> Path | None:
+    """last.ckpt of an interrupted run with the same fingerprint; stale files are cleared.
+
+    models/cd is a DVC `persist` out, so it survives an interrupted run for us to resume,
+    but also keeps the files of a finished run with other params: those must not leak in.
+    """
+    last = model_dir / "last.ckpt"
+    if last.is_file():
+        try:
+            ckpt = torch.load(last, map_location="cpu", weights_only=False)
+            states = ckpt.get("callbacks", {})
+            if any(isinstance(v, dict) and v.get("fingerprint") == fingerprint for v in states.values()):
+                return last
+        except Exception:  # noqa: BLE001 - unreadable: start afresh
+            pass
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    return None
+
+
 def train_cd(params, seed: int, lr: float, data_dir: Path, model_dir: Path, plots_csv: Path,
-             run=None) -> dict:
+             run=None, extra_callbacks=()) -> dict:
     """Fit on data_dir; write best.ckpt/last.ckpt into model_dir; return summary metrics."""
     make_deterministic(seed)
     datamodule = ChangeDataModule(data_dir, params.batch_size, params.patch_size, params.num_workers)
     task = build_task(params, lr)
-    trainer = _trainer(params, model_dir, plots_csv, run)
+    fingerprint = run_fingerprint(params, seed, lr, data_dir)
+    resume = resumable_checkpoint(model_dir, fingerprint)
+    trainer = _trainer(params, model_dir, plots_csv, run, fingerprint, extra_callbacks)
     start = time.perf_counter()
-    trainer.fit(task, datamodule=datamodule)
+    if resume:
+        print(f"resuming train_cd from {resume}", file=sys.stderr)
+    trainer.fit(task, datamodule=datamodule, ckpt_path=resume)
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_score
     return {
