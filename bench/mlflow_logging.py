@@ -15,7 +15,7 @@ import statistics
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-from bench.common import ROOT, Row, isolated_mlflow, timed
+from bench.common import ROOT, Row, isolated_mlflow, quiet, timed
 
 EPOCH_ROW = {"train_loss": 0.31, "val_loss": 0.29, "val_f1": 0.61, "val_iou": 0.44, "lr": 2e-3}
 
@@ -57,7 +57,7 @@ def log_vs_step(step: Callable[[], None], repeats: int) -> tuple[list[float], li
     from mlstack.tracking import stage_run
 
     logs, steps = [], []
-    with stage_run("bench_logging", {"bench": True}) as run:
+    with quiet(), stage_run("bench_logging", {"bench": True}) as run:  # no "View run" lines
         run.log_metrics(EPOCH_ROW, step=0)  # warm-up: first call creates metric keys
         step()
         for epoch in range(1, repeats + 1):

@@ -50,7 +50,7 @@ def mlflow_rows(work: Path, data: Path, sizes, quick: bool) -> list[Row]:
     batch = next(cd.training_batches(cd.training_datamodule(data, sizes)))
     bare_step = cd.BareStep(sizes)
     step = lambda: bare_step(batch)  # noqa: E731
-    repeats = 5 if quick else 15
+    repeats = 5 if quick else 10
     return [mlflow_logging.bench_embedded(work / "sqlite", step, repeats),
             mlflow_logging.bench_server(work / "server", step, repeats)]
 

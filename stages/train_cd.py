@@ -21,8 +21,9 @@ def main() -> None:
         # Wall time goes to MLflow only: DVC metrics stay bit-identical across reruns.
         run.log_metrics({"train_seconds": summary.pop("train_seconds")})
         run.log_summary({"cd.best_val_f1": summary["best_val_f1"]})
-        atomic_write_json("metrics/train_cd.json", {"cd": summary})
-        run.log_artifact("plots/train_cd.csv")
+        if run.primary:  # DDP ranks > 0 re-run this script; rank 0 writes the outs
+            atomic_write_json("metrics/train_cd.json", {"cd": summary})
+            run.log_artifact("plots/train_cd.csv")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ from mlstack.stack.testing import kill_abruptly, missing_prerequisite, running_s
 
 pytestmark = [pytest.mark.faults, pytest.mark.services, pytest.mark.slow]
 
-SLOW_CD = {"train_cd": {"max_epochs": 6}, "prepare": {"cd": {"n_train": 8}}}
+# Long enough (~20 one-second epochs) that train_cd is still training during the outage.
+EPOCHS = 20
+SLOW_CD = {"train_cd": {"max_epochs": EPOCHS, "patience": EPOCHS}, "prepare": {"cd": {"n_train": 8}}}
 
 
 def _wait(predicate, timeout, what):
@@ -53,19 +55,22 @@ def test_services_killed_mid_pipeline_lose_nothing(tmp_path):
         kill_abruptly(stack.stack.s3)
         kill_abruptly(stack.stack.mlflow)
         time.sleep(3)  # the stage notices, warns once, and trains on
-        restarted = time.monotonic()
+        began = time.monotonic()
         stack.stack.up(report=lambda message: None)  # starts only what is down; recreates buckets
+        restart_s = time.monotonic() - began
 
         output, _ = pipeline.communicate(timeout=600)
         assert pipeline.returncode == 0, output[-4000:]
         assert output.count("warning: MLflow tracking server") >= 1
 
+        began = time.monotonic()
         sync = run([sys.executable, "-m", "mlstack.cli", "sync"], repo, env)
         run(["dvc", "push"], repo, env)
-        recovery_s = time.monotonic() - restarted
-        print(f"recovery (restart -> synced and pushed): {recovery_s:.1f} s")
+        catch_up_s = time.monotonic() - began
+        # Recovery: services back up, then the missing runs synced and the data pushed.
+        print(f"recovery: restart {restart_s:.1f} s + sync and push {catch_up_s:.1f} s")
         assert "synced run" in sync.stdout
-        assert recovery_s < 180
+        assert restart_s + catch_up_s < 120
 
         client = MlflowClient(stack.mlflow_uri)
         exp = client.get_experiment_by_name("faults")
@@ -76,7 +81,7 @@ def test_services_killed_mid_pipeline_lose_nothing(tmp_path):
         by_stage = {r.data.tags["mlstack.stage"]: r for r in runs}
         train = by_stage["train_cd"]
         epochs = [m.step for m in client.get_metric_history(train.info.run_id, "val_f1")]
-        assert sorted(epochs) == list(range(6))  # every epoch, also those logged offline
+        assert sorted(epochs) == list(range(EPOCHS))  # every epoch, also those logged offline
         metrics = json.loads((repo / "eval/metrics.json").read_text())
         assert by_stage["evaluate"].data.metrics["cd.f1"] == pytest.approx(metrics["cd"]["f1"])
         replayed = {a.path for a in client.list_artifacts(train.info.run_id)}

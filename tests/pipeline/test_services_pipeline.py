@@ -89,6 +89,8 @@ def test_reproduce_names_a_data_hash_missing_from_the_remote(served_repo, servic
     assert f"data hash {md5} (data/processed/cd) not found in the DVC remote" in result.stderr
 
 
+SCREENSHOTS = __import__("pathlib").Path("/tmp/mlstack-screenshots")
+SCREENSHOTS.mkdir(exist_ok=True)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -116,13 +118,15 @@ def test_mlflow_ui_in_a_real_browser_shows_the_runs_lr(served_repo, services_sta
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{base}/#/experiments/{exp.experiment_id}", wait_until="networkidle")
-        page.get_by_text("train_cd").first.wait_for(timeout=30_000)  # the runs list rendered
-        page.screenshot(path=str(tmp_path / "experiment.png"))
+        # The UI polls the server, so the network never goes idle: wait for content instead.
+        page.goto(f"{base}/#/experiments/{exp.experiment_id}/runs", wait_until="domcontentloaded")
+        # The runs table lists the pipeline run (its stage runs are nested under it).
+        page.get_by_text("pipeline", exact=True).first.wait_for(timeout=60_000)
+        page.screenshot(path=str(SCREENSHOTS / "mlflow_experiment.png"))
         page.goto(f"{base}/#/experiments/{exp.experiment_id}/runs/{train.info.run_id}",
-                  wait_until="networkidle")
-        page.get_by_text("train_cd.batch_size").first.wait_for(timeout=30_000)
+                  wait_until="domcontentloaded")
+        page.get_by_text("train_cd.batch_size").first.wait_for(timeout=60_000)
         body = page.inner_text("body")
-        page.screenshot(path=str(tmp_path / "run.png"), full_page=True)
+        page.screenshot(path=str(SCREENSHOTS / "mlflow_run.png"), full_page=True)
         browser.close()
     assert "lr" in body and train.data.params["lr"] in body

@@ -71,8 +71,29 @@ def tracking_uri(cwd: Path | None = None) -> str:
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
     store = embedded_store_dir(cwd)
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    _initialise_embedded_store(store, uri)
+    return uri
+
+
+def _initialise_embedded_store(store: Path, uri: str) -> None:
+    """Create the SQLite schema once, under a file lock.
+
+    Two stages starting together on a fresh store (`dvc queue start -j 2`) would otherwise
+    both run MLflow's migrations and one fails ("duplicate column name").
+    """
+    marker = store / ".initialised"
+    if marker.exists():
+        return
+    from filelock import FileLock
+
     store.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{store / 'mlflow.db'}"
+    with FileLock(str(store / ".init.lock")):
+        if not marker.exists():
+            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+            SqlAlchemyStore(uri, (store / "artifacts").as_uri())
+            marker.touch()
 
 
 def git_commit(cwd: Path | None = None) -> str | None:
@@ -121,6 +142,8 @@ def experiment_id(client: Any, name: str) -> str:
 
 class StageRun:
     """What a stage logs through. Every call is journaled first, then sent if online."""
+
+    primary = True
 
     def __init__(self, client: Any, journal: Journal, run_id: str | None, uri: str,
                  stage: str = "", parent_id: str | None = None) -> None:
@@ -287,6 +310,22 @@ def _all_params() -> dict:
         return {}
 
 
+def is_primary_process() -> bool:
+    """False in the extra processes of a distributed run (DDP ranks re-run the stage script)."""
+    return all(os.environ.get(var, "0") in ("", "0") for var in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+
+
+class NullRun:
+    """What non-primary DDP ranks log through: nothing, so one training makes one MLflow run."""
+
+    online = False
+    primary = False
+    run_id = ""
+
+    def __getattr__(self, name: str):
+        return lambda *args, **kwargs: None
+
+
 @contextlib.contextmanager
 def stage_run(stage: str, params: Mapping[str, Any],
               tags: Mapping[str, str] | None = None) -> Iterator[StageRun]:
@@ -294,6 +333,9 @@ def stage_run(stage: str, params: Mapping[str, Any],
 
     `params` is the nested dict of what the stage reads; it is logged flattened with dots.
     """
+    if not is_primary_process():
+        yield NullRun()
+        return
     from mlflow import MlflowClient
 
     for key, value in _HTTP_DEFAULTS.items():

@@ -116,8 +116,12 @@ class ResumeState(pl.Callback):
 
         import numpy as np
 
+        name, keys, pos, has_gauss, cached = np.random.get_state()
+        # Only tensors and plain Python values: Lightning resumes with torch.load(weights_only).
+        numpy_state = (name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss),
+                       float(cached))
         return {"fingerprint": self.fingerprint, "torch": torch.get_rng_state(),
-                "numpy": np.random.get_state(), "python": random.getstate()}
+                "numpy": numpy_state, "python": random.getstate()}
 
     def load_state_dict(self, state_dict: dict) -> None:
         import random
@@ -125,5 +129,6 @@ class ResumeState(pl.Callback):
         import numpy as np
 
         torch.set_rng_state(state_dict["torch"])
-        np.random.set_state(state_dict["numpy"])
+        name, keys, pos, has_gauss, cached = state_dict["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
         random.setstate(state_dict["python"])
