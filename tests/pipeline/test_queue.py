@@ -1,5 +1,5 @@
-"""A queue of two experiments (`dvc exp run --queue` + `dvc queue start -j 2`) lands two
-comparable pipeline runs in the main repo's embedded MLflow store."""
+"""A sweep of two experiments (`dvc exp run --queue -S 'lr=1e-3,2e-3'` + `dvc queue start
+-j 2`) lands two comparable pipeline runs in the main repo's embedded MLflow store."""
 
 import time
 
@@ -26,8 +26,8 @@ def test_queue_of_two_lands_two_comparable_runs(tmp_path):
     env.pop("MLSTACK_MLFLOW_DIR", None)  # the default: <main repo>/.mlflow, also from temp copies
     env.pop("MLFLOW_TRACKING_URI", None)
     repo = make_project_copy(tmp_path / "repo", env=env)
-    for lr in ("1e-3", "2e-3"):
-        run(["dvc", "exp", "run", "--queue", "-S", f"lr={lr}"], repo, env)
+    # A sweep: one queued experiment per value.
+    run(["dvc", "exp", "run", "--queue", "-S", "lr=1e-3,2e-3"], repo, env)
     run(["dvc", "queue", "start", "-j", "2"], repo, env)
     try:
         status = _wait_for_queue(repo, env)
