@@ -17,7 +17,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -97,9 +97,19 @@ def scratch_dir(prefix: str) -> Iterator[Path]:
 @contextlib.contextmanager
 def isolated_mlflow(store: Path) -> Iterator[None]:
     """Stage runs made while benchmarking go to a throwaway store, never the user's."""
-    saved = {k: os.environ.get(k) for k in ("MLSTACK_MLFLOW_DIR", "MLFLOW_TRACKING_URI")}
-    os.environ["MLSTACK_MLFLOW_DIR"] = str(store)
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    with env_vars({"MLSTACK_MLFLOW_DIR": str(store), "MLFLOW_TRACKING_URI": None}):
+        yield
+
+
+@contextlib.contextmanager
+def env_vars(values: Mapping[str, str | None]) -> Iterator[None]:
+    """Set (or, for None, unset) environment variables for the block, then restore them."""
+    saved = {k: os.environ.get(k) for k in values}
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     try:
         yield
     finally:

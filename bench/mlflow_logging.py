@@ -15,7 +15,7 @@ import statistics
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-from bench.common import ROOT, Row, isolated_mlflow, quiet, timed
+from bench.common import ROOT, Row, env_vars, isolated_mlflow, quiet, timed
 
 EPOCH_ROW = {"train_loss": 0.31, "val_loss": 0.29, "val_f1": 0.61, "val_iou": 0.44, "lr": 2e-3}
 
@@ -25,20 +25,6 @@ def default_steps_per_epoch() -> int:
 
     params = read_params_file(ROOT / "params.yaml")
     return math.ceil(params["prepare"]["cd"]["n_train"] / params["train_cd"]["batch_size"])
-
-
-@contextlib.contextmanager
-def env_vars(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @contextlib.contextmanager

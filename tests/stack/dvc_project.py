@@ -3,12 +3,13 @@ commands the tests run in it (each as a user would: a subprocess)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from mlstack.tracking.lineage import file_md5
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DVC = [sys.executable, "-m", "dvc"]
@@ -48,11 +49,7 @@ def commit_all(path: Path, env: dict, message: str = "data") -> None:
 
 
 def md5_of(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_md5(path)
 
 
 def tree_md5s(root: Path) -> dict[str, str]:
