@@ -7,7 +7,14 @@ import math
 import pytest
 import torch
 
-from mlstack.nvs.render import ALPHA_MIN, rasterize_torch
+from mlstack.nvs.render import (
+    ALPHA_MIN,
+    CHUNK_ELEMENTS,
+    PAD_RATIO,
+    PAD_SLACK,
+    _chunks,
+    rasterize_torch,
+)
 
 
 def _camera(width: int, height: int, focal: float, dtype=torch.float32):
@@ -115,3 +122,19 @@ def test_unsupported_option_is_refused():
         rasterize_torch(torch.tensor([[0.0, 0, 2]]), torch.tensor([[1.0, 0, 0, 0]]), torch.ones(1, 3),
                         torch.ones(1) * 0.5, torch.ones(1, 3), viewmat, K, 8, 8,
                         rasterize_mode="antialiased")
+
+
+def test_chunks_bound_padding_and_size():
+    """Tiles sorted by list length are cut so that padding to a chunk's longest list stays
+    within PAD_RATIO x its shortest (+ PAD_SLACK) and no chunk exceeds CHUNK_ELEMENTS."""
+    gen = torch.Generator().manual_seed(0)
+    counts = sorted(torch.randint(0, 257, (900,), generator=gen).tolist())
+    pixels = 64
+    ranges = _chunks(counts, pixels)
+    assert [i for r in ranges for i in r] == list(range(len(counts)))
+    for r in ranges:
+        shortest, longest = counts[r.start], counts[r.stop - 1]
+        assert longest <= PAD_RATIO * shortest + PAD_SLACK
+        assert len(r) == 1 or len(r) * pixels * longest <= CHUNK_ELEMENTS
+    padded = sum(len(r) * counts[r.stop - 1] for r in ranges)
+    assert padded <= PAD_RATIO * sum(counts) + PAD_SLACK * len(counts)

@@ -33,6 +33,11 @@ LOG_T_MIN = math.log(T_MIN)
 EXP_LIMIT = 30.0  # exp(-30) ~ 1e-13: far below ALPHA_MIN, far above float32 denormals
 # Elements (tiles x pixels x Gaussians) composited at once; bounds peak memory.
 CHUNK_ELEMENTS = 1 << 21
+# A chunk's tiles are padded to its longest list; a new chunk starts once that would exceed
+# PAD_RATIO x the chunk's shortest list (+ PAD_SLACK), so padding stays a bounded fraction
+# of the real work and memory follows pixels x *mean* Gaussians per tile, not the maximum.
+PAD_RATIO = 1.25
+PAD_SLACK = 4
 
 
 def rasterize(*args: Any, **kwargs: Any) -> tuple[Tensor, Tensor, dict]:
@@ -222,11 +227,13 @@ def _composite_camera(
 
 
 def _chunks(sorted_counts: list[int], pixels_per_tile: int) -> list[range]:
-    """Consecutive tile ranges whose padded size (tiles x pixels x longest list) fits a chunk."""
+    """Consecutive tile ranges whose padded size (tiles x pixels x longest list) fits a chunk
+    and whose longest list is at most PAD_RATIO x their shortest (+ PAD_SLACK)."""
     ranges, start = [], 0
     while start < len(sorted_counts):
-        stop = start + 1
+        stop, longest_allowed = start + 1, PAD_RATIO * sorted_counts[start] + PAD_SLACK
         while (stop < len(sorted_counts)
+               and sorted_counts[stop] <= longest_allowed
                and (stop + 1 - start) * pixels_per_tile * sorted_counts[stop] <= CHUNK_ELEMENTS):
             stop += 1
         ranges.append(range(start, stop))
