@@ -32,10 +32,10 @@ MEASURED_EPOCH = 1  # epoch 0 warms up allocators and kernels
 @dataclass(frozen=True)
 class CdSizes:
     tile_size: int = 128
-    n_train: int = 32  # 4 steps per epoch at the project's batch of 8
+    n_train: int = 96  # 12 steps per epoch at the project's batch of 8
     batch_size: int = 8
     patch_size: int = 64
-    repeats: int = 3
+    repeats: int = 5
 
 
 QUICK = CdSizes(tile_size=64, n_train=8, batch_size=4, patch_size=64, repeats=2)
