@@ -70,7 +70,7 @@ def nvs_rows(work: Path, quick: bool, only: set[str]) -> list[Row]:
 def dvc_repro_rows(work: Path, quick: bool, only: set[str]) -> list[Row]:
     from bench import dvc_ops
 
-    return [dvc_ops.bench_noop_repro(work, repeats=2 if quick else 5)]
+    return [dvc_ops.bench_noop_repro(work, repeats=2 if quick else 9)]
 
 
 def dvc_push_pull_rows(work: Path, quick: bool, only: set[str]) -> list[Row]:
