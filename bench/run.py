@@ -5,7 +5,7 @@
     python bench/run.py --only train_cd,prepare
 
 Every row is a ratio of two measurements taken side by side in this run, on the same
-data (median of several pairs): see docs/bench.md for what each compares and why.
+data (median of several pairs): see the README's Benchmarks section for what each compares.
 GPU rows come from bench/gpu.py (CUDA only).
 """
 
