@@ -11,6 +11,7 @@ from mlstack.nvs.evaluate import evaluate_nvs
 from mlstack.nvs.scene import load_transforms
 from mlstack.nvs.strategy import CappedStrategy
 from mlstack.nvs.train import Trainer, history_csv, train, write_ply
+from mlstack.tracking.lineage import package_source_md5
 
 TINY_TRAIN = dict(iterations=200, sh_degree=0, refine_start_iter=50, refine_stop_iter=150,
                   refine_every=25, reset_every=0, max_gaussians=1500, progress=False,
@@ -58,6 +59,11 @@ def test_resume_continues_an_interrupted_run(tiny_scene_dir, tmp_path):
     # Different params: the stale checkpoint is ignored and training starts afresh.
     other = TrainNvsParams(**{**TINY_TRAIN, "iterations": 5})
     assert train(scene, other, seed=1, ckpt_path=ckpt).resumed_from == 0
+    # A checkpoint written by other code (other package sources) is ignored too.
+    assert interrupted.fingerprint["code"] == package_source_md5()
+    interrupted.fingerprint = {**interrupted.fingerprint, "code": "hash-of-other-sources"}
+    interrupted.save(ckpt)
+    assert train(scene, params, seed=1, ckpt_path=ckpt).resumed_from == 0
 
 
 def _toy_splats(n: int):

@@ -1,5 +1,6 @@
 """train_cd on a tiny dataset: a real model comes out, and the same seed gives the same metrics."""
 
+import lightning.pytorch as pl
 import pytest
 import torch
 
@@ -92,6 +93,31 @@ def test_interrupted_training_resumes_to_the_same_result(data_dir, tmp_path):
     b = torch.load(tmp_path / "b/models/best.ckpt", weights_only=False)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert (tmp_path / "a/p.csv").read_text() == (tmp_path / "b/p.csv").read_text()
+
+
+def test_checkpoint_of_other_code_is_not_resumed(data_dir, tmp_path, monkeypatch):
+    """Same params, seed and data but edited sources: the interrupted run's checkpoint
+    must not be resumed, or a repro after a code change would finish the old code's run."""
+    from mlstack.tracking import lineage
+
+    params = TrainCdParams(batch_size=2, patch_size=64, max_epochs=3)
+    with pytest.raises(_Interrupt):
+        train_cd(params, 0, 1e-3, data_dir, tmp_path / "models", tmp_path / "p.csv",
+                 extra_callbacks=[_StopAfterEpoch(1)])
+    monkeypatch.setattr(lineage, "package_source_md5", lambda: "hash-of-edited-sources")
+    epochs_run = _EpochCounter()
+    summary = train_cd(params, 0, 1e-3, data_dir, tmp_path / "models", tmp_path / "p.csv",
+                       extra_callbacks=[epochs_run])
+    assert summary["epochs"] == 3
+    assert epochs_run.started == [0, 1, 2]  # from scratch, not from the stale epoch
+
+
+class _EpochCounter(pl.Callback):
+    def __init__(self) -> None:
+        self.started: list[int] = []
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.started.append(trainer.current_epoch)
 
 
 def test_checkpoint_of_other_params_is_not_resumed(data_dir, tmp_path):

@@ -21,6 +21,7 @@ from mlstack.nvs.ply import encode_ply, splat_columns
 from mlstack.nvs.render import rasterize
 from mlstack.nvs.scene import Scene, View
 from mlstack.nvs.strategy import CappedStrategy
+from mlstack.tracking.lineage import package_source_md5
 from mlstack.utils.io import atomic_torch_save, atomic_write_bytes
 
 SH_C0 = 0.28209479177387814  # degree-0 SH basis constant: colour = SH_C0 * f_dc + 0.5
@@ -141,8 +142,9 @@ class Trainer:
         self.step_index = 0
         self.order: list[int] = []
         self.history: list[dict[str, float]] = []
+        # code: a checkpoint written by other mlstack code is never resumed.
         self.fingerprint = {"params": params.model_dump(mode="json"), "seed": seed,
-                            "scene": scene_fingerprint(scene)}
+                            "scene": scene_fingerprint(scene), "code": package_source_md5()}
 
     def _next_view(self) -> int:
         if not self.order:  # a fresh random permutation of the views each epoch

@@ -29,6 +29,24 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+def package_source_md5(package: Path = PACKAGE_DIR) -> str:
+    """md5 of every .py file of the installed mlstack package (relative path + bytes).
+
+    Part of the resume fingerprints: a checkpoint written by other code must not be resumed,
+    or a `dvc repro` after a code change would re-export the old model under the new code's
+    dvc.lock hashes. Only sources count (no __pycache__), so the hash is the same in every
+    checkout of a commit.
+    """
+    digest = hashlib.md5()
+    for source in sorted(package.rglob("*.py")):
+        digest.update(source.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
 def dvc_md5(path: Path) -> str:
     """The md5 DVC records for `path` in dvc.lock (".dir"-suffixed for folders)."""
     path = Path(path)

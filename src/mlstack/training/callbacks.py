@@ -103,7 +103,7 @@ class PortableModelCheckpoint(ModelCheckpoint):
 class ResumeState(pl.Callback):
     """Puts what a bit-identical resume needs into every checkpoint, and restores it.
 
-    The fingerprint (params, seed, data hash) says whether a checkpoint left by an
+    The fingerprint (params, seed, data and code hashes) says whether a checkpoint left by an
     interrupted run belongs to this run. The RNG states make the resumed epochs draw the
     same shuffles and crops as an uninterrupted run would have.
     """

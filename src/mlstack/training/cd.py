@@ -60,10 +60,11 @@ def _trainer(params, model_dir: Path, plots_csv: Path, run, fingerprint: str,
 
 def run_fingerprint(params, seed: int, lr: float, data_dir: Path) -> str:
     """Everything that determines the training: a checkpoint from another run never resumes."""
-    from mlstack.tracking.lineage import dvc_md5
+    from mlstack.tracking.lineage import dvc_md5, package_source_md5
 
     text = json.dumps({"params": params.model_dump(), "seed": seed, "lr": lr,
-                       "data": dvc_md5(data_dir)}, sort_keys=True, default=str)
+                       "data": dvc_md5(data_dir), "code": package_source_md5()},
+                      sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
