@@ -10,6 +10,12 @@
 
 Without CUDA it prints "skipped" and exits 0 (import-clean: nothing CUDA-only is imported
 at module level). gsplat JIT-compiles its CUDA sources on first use: see bench/gpu_nvs.py.
+
+    python bench/gpu.py --smoke-cpu
+
+runs rows 1 and 2 tiny on the CPU (the baseline loop through the CPU renderer, which takes
+gsplat's arguments), so the script is checked end to end before a GPU is spent on it.
+Row 3 needs gsplat's CUDA rasterizer and is left out there.
 """
 
 from __future__ import annotations
@@ -28,16 +34,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import ROOT, atomic_write_json  # noqa: E402
 
 
-def cuda_seconds(fn, repeats: int) -> float:
-    """Median seconds of fn() with the GPU drained before and after each call."""
+def synchronize(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def device_seconds(fn, repeats: int, device: str = "cuda") -> float:
+    """Median seconds of fn() with the device drained before and after each call."""
     times = []
     for _ in range(repeats):
-        torch.cuda.synchronize()
+        synchronize(device)
         start = time.perf_counter()
         fn()
-        torch.cuda.synchronize()
+        synchronize(device)
         times.append(time.perf_counter() - start)
     return sorted(times)[len(times) // 2]
+
+
+def reset_peak_memory(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_gib(device: str) -> float | None:
+    return torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None
 
 
 def synthetic_scene(work: Path, image_size: int):
@@ -45,50 +65,53 @@ def synthetic_scene(work: Path, image_size: int):
     from mlstack.nvs.prepare import prepare_nvs
     from mlstack.nvs.scene import load_transforms
 
-    prepare_nvs(PrepareNvsParams(image_size=image_size), 0, work / "scene")
+    prepare_nvs(PrepareNvsParams(image_size=image_size, supersample=1 if image_size <= 64 else 2),
+                0, work / "scene")
     return load_transforms(work / "scene")
 
 
-def ours_nvs(scene, iterations: int, work: Path) -> dict:
+def ours_nvs(scene, iterations: int, work: Path, device: str = "cuda") -> dict:
     from mlstack.nvs.config import TrainNvsParams
     from mlstack.nvs.train import train
 
-    params = TrainNvsParams(iterations=iterations, device="cuda", max_gaussians=300_000,
+    params = TrainNvsParams(iterations=iterations, device=device, max_gaussians=300_000,
                             progress=False, checkpoint_every=0, refine_stop_iter=iterations // 2)
-    torch.cuda.reset_peak_memory_stats()
+    reset_peak_memory(device)
     result = train(scene, params, 0, ckpt_path=work / "ours" / "last.pt")
-    return {"its_per_s": iterations / result.wall_s,
-            "peak_gib": torch.cuda.max_memory_allocated() / 2**30}
+    return {"its_per_s": iterations / result.wall_s, "peak_gib": peak_gib(device)}
 
 
-def gsplat_nvs(scene, iterations: int) -> dict:
+def gsplat_nvs(scene, iterations: int, device: str = "cuda") -> dict:
     """simple_trainer's loop, reduced to what the timing depends on."""
     import numpy as np
-    from gsplat import DefaultStrategy, rasterization
+    from gsplat import DefaultStrategy
 
     from mlstack.nvs.config import TrainNvsParams
     from mlstack.nvs.metrics import ssim
+    from mlstack.nvs.render import rasterize  # gsplat's rasterization on CUDA tensors
     from mlstack.nvs.train import init_gaussians, learning_rates, make_optimizers
 
     params = TrainNvsParams(sh_degree=3)
     init = init_gaussians(scene.points, scene.colors, params, torch.Generator().manual_seed(0))
-    splats = torch.nn.ParameterDict({k: torch.nn.Parameter(v.cuda()) for k, v in init.items()})
+    splats = torch.nn.ParameterDict({k: torch.nn.Parameter(v.to(device)) for k, v in init.items()})
     optimizers = make_optimizers(splats, learning_rates(params, scene.scene_scale))
     strategy = DefaultStrategy(refine_stop_iter=iterations // 2)
-    state = strategy.initialize_state()
-    views = [(torch.from_numpy(np.linalg.inv(v.c2w)).float().cuda()[None],
-              torch.from_numpy(v.K).float().cuda()[None],
-              torch.from_numpy(v.image).float().cuda() / 255.0, v.width, v.height)
+    strategy.check_sanity(splats, optimizers)
+    # As simple_trainer: grow/prune thresholds are relative to the scene's extent.
+    state = strategy.initialize_state(scene_scale=scene.scene_scale)
+    views = [(torch.from_numpy(np.linalg.inv(v.c2w)).float().to(device)[None],
+              torch.from_numpy(v.K).float().to(device)[None],
+              torch.from_numpy(np.array(v.image)).float().to(device) / 255.0, v.width, v.height)
              for v in scene.train]
-    torch.cuda.reset_peak_memory_stats()
-    torch.cuda.synchronize()
+    reset_peak_memory(device)
+    synchronize(device)
     start = time.perf_counter()
     for step in range(iterations):
         viewmat, K, target, width, height = views[step % len(views)]
-        colors, _, info = rasterization(
+        colors, _, info = rasterize(
             splats["means"], splats["quats"], torch.exp(splats["scales"]),
             torch.sigmoid(splats["opacities"]), torch.cat([splats["sh0"], splats["shN"]], 1),
-            viewmat, K, width, height, sh_degree=min(step // 1000, 3), packed=False)
+            viewmat, K, width, height, sh_degree=min(step // 1000, 3))
         strategy.step_pre_backward(splats, optimizers, state, step, info)
         loss = 0.8 * (colors[0] - target).abs().mean() + 0.2 * (1 - ssim(colors[0], target))
         loss.backward()
@@ -96,24 +119,24 @@ def gsplat_nvs(scene, iterations: int) -> dict:
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
         strategy.step_post_backward(splats, optimizers, state, step, info)
-    torch.cuda.synchronize()
-    return {"its_per_s": iterations / (time.perf_counter() - start),
-            "peak_gib": torch.cuda.max_memory_allocated() / 2**30}
+    synchronize(device)
+    return {"its_per_s": iterations / (time.perf_counter() - start), "peak_gib": peak_gib(device),
+            "num_gaussians": len(splats["means"])}
 
 
-def cd_precision(repeats: int) -> dict:
-    """Bare train step samples/s, fp32 vs bf16 autocast, batch 16 of 256 px pairs."""
+def cd_precision(repeats: int, device: str = "cuda", batch: int = 16, size: int = 256) -> dict:
+    """Bare train step samples/s, fp32 vs bf16 autocast, a batch of image pairs."""
     from mlstack.models.cd import build_task
     from mlstack.params import TrainCdParams
 
-    model = build_task(TrainCdParams(), 1e-3).model.cuda().train()
+    model = build_task(TrainCdParams(), 1e-3).model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    image = torch.randn(16, 2, 3, 256, 256, device="cuda")
-    mask = (torch.rand(16, 1, 256, 256, device="cuda") > 0.9).float()
+    image = torch.randn(batch, 2, 3, size, size, device=device)
+    mask = (torch.rand(batch, 1, size, size, device=device) > 0.9).float()
 
     def step(dtype):
-        with torch.autocast("cuda", dtype=dtype, enabled=dtype is not torch.float32):
+        with torch.autocast(device, dtype=dtype, enabled=dtype is not torch.float32):
             loss = loss_fn(model(image).float(), mask)
         loss.backward()
         optimizer.step()
@@ -121,8 +144,8 @@ def cd_precision(repeats: int) -> dict:
 
     figures = {}
     for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        cuda_seconds(lambda: step(dtype), 3)  # warm-up: cuDNN autotuning, allocator
-        figures[name] = 16 / cuda_seconds(lambda: step(dtype), repeats)
+        device_seconds(lambda: step(dtype), 3, device)  # warm-up: cuDNN autotuning, allocator
+        figures[name] = batch / device_seconds(lambda: step(dtype), repeats, device)
     return {**figures, "ratio_bf16_vs_fp32": figures["bf16"] / figures["fp32"]}
 
 
@@ -141,7 +164,7 @@ def renderer_parity(repeats: int) -> dict:
     for _ in range(repeats):
         rasterize_torch(**scene, tile_size=16)
     cpu_s = (time.perf_counter() - start) / repeats
-    gpu_s = cuda_seconds(lambda: rasterization(**cuda_scene, packed=False), repeats)
+    gpu_s = device_seconds(lambda: rasterization(**cuda_scene, packed=False), repeats)
     return {"max_abs_diff": float((cpu_image - gpu_image.cpu()).abs().max()),
             "cpu_s": cpu_s, "gsplat_s": gpu_s, "speedup_gsplat": cpu_s / gpu_s}
 
@@ -150,25 +173,46 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=3000)
     parser.add_argument("--image-size", type=int, default=256)
+    parser.add_argument("--smoke-cpu", action="store_true",
+                        help="rows 1-2 tiny on the CPU: checks the script, measures nothing")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "gpu_results.json")
     args = parser.parse_args(argv)
-    if not torch.cuda.is_available():
+    if args.smoke_cpu:
+        report = smoke_cpu()
+    elif not torch.cuda.is_available():
         atomic_write_json(args.output, {"skipped": "CUDA not available"})
         print("skipped: CUDA not available (GPU rows need a CUDA machine)")
         return 0
-    from bench.gpu_nvs import build_gsplat_cuda
-
-    report = {"device": torch.cuda.get_device_name(), "gsplat_build_s": build_gsplat_cuda()}
-    with tempfile.TemporaryDirectory() as tmp:
-        scene = synthetic_scene(Path(tmp), args.image_size)
-        ours, bare = ours_nvs(scene, args.iterations, Path(tmp)), gsplat_nvs(scene, args.iterations)
-    report["train_nvs"] = {"ours": ours, "gsplat_simple_trainer": bare,
-                           "its_ratio": ours["its_per_s"] / bare["its_per_s"]}
-    report["train_cd_precision"] = cd_precision(repeats=10)
-    report["renderer_parity"] = renderer_parity(repeats=3)
+    else:
+        report = gpu_report(args.iterations, args.image_size)
     atomic_write_json(args.output, report)
     print(json.dumps(report, indent=2))
     return 0
+
+
+def gpu_report(iterations: int, image_size: int) -> dict:
+    from bench.gpu_nvs import build_gsplat_cuda
+
+    report = {"device": torch.cuda.get_device_name(), "gsplat_build_s": build_gsplat_cuda()}
+    report["train_nvs"] = nvs_rows(iterations, image_size, "cuda")
+    report["train_cd_precision"] = cd_precision(repeats=10)
+    report["renderer_parity"] = renderer_parity(repeats=3)
+    return report
+
+
+def nvs_rows(iterations: int, image_size: int, device: str) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        scene = synthetic_scene(Path(tmp), image_size)
+        ours = ours_nvs(scene, iterations, Path(tmp), device)
+        bare = gsplat_nvs(scene, iterations, device)
+    return {"ours": ours, "gsplat_simple_trainer": bare,
+            "its_ratio": ours["its_per_s"] / bare["its_per_s"]}
+
+
+def smoke_cpu() -> dict:
+    return {"smoke": "cpu: the code paths only, not a measurement",
+            "train_nvs": nvs_rows(iterations=4, image_size=32, device="cpu"),
+            "train_cd_precision": cd_precision(repeats=1, device="cpu", batch=2, size=64)}
 
 
 if __name__ == "__main__":
