@@ -12,7 +12,15 @@ from pathlib import Path
 import numpy as np
 
 from mlstack.nvs.errors import SceneError
-from mlstack.nvs.scene import Scene, View, check_intrinsics, check_points, check_pose, load_image
+from mlstack.nvs.scene import (
+    Scene,
+    View,
+    check_intrinsics,
+    check_points,
+    check_pose,
+    load_image,
+    split_every,
+)
 
 # model id -> (name, number of params); the subset of COLMAP's list we can read.
 CAMERA_MODELS = {0: ("SIMPLE_PINHOLE", 3), 1: ("PINHOLE", 4), 2: ("SIMPLE_RADIAL", 4),
@@ -166,8 +174,7 @@ def load_colmap(raw_dir: Path, test_every: int = 8, images_dir: Path | None = No
              for name, q, t, cam_id in records]
     points, colors = read_pts(model_dir / f"points3D.{ext}")
     check_points(points, str(model_dir / f"points3D.{ext}"))
-    test = views[::test_every] if len(views) > 1 else []
-    train = [v for i, v in enumerate(views) if i % test_every or len(views) == 1]
+    train, test = split_every(views, test_every)
     return Scene(train=train, test=test, points=points.astype(np.float32), colors=colors,
                  extra={"source": "colmap"})
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -13,18 +12,13 @@ from mlstack.nvs.config import EvaluateNvsParams, TrainNvsParams
 from mlstack.nvs.errors import SceneError
 from mlstack.nvs.metrics import psnr, ssim
 from mlstack.nvs.scene import Scene, View, load_transforms
-from mlstack.nvs.train import load_splats, pick_device, render_view
+from mlstack.nvs.train import CKPT_RELPATH, load_trained, pick_device, render_view
 
 
 def nearest_train_view(scene: Scene, view: View) -> View:
     """The training view whose camera centre is closest: a no-learning baseline."""
     centres = np.stack([v.c2w[:3, 3] for v in scene.train])
     return scene.train[int(np.argmin(np.linalg.norm(centres - view.c2w[:3, 3], axis=1)))]
-
-
-def _train_params(model_dir: Path) -> TrainNvsParams:
-    ckpt = torch.load(model_dir / "ckpts" / "last.pt", map_location="cpu", weights_only=False)
-    return TrainNvsParams.model_validate(ckpt["fingerprint"]["params"], strict=False)
 
 
 @torch.no_grad()
@@ -42,11 +36,10 @@ def evaluate_nvs(params: EvaluateNvsParams, scene_dir: Path, model_dir: Path,
     if not scene.test:
         raise SceneError(f"{scene_dir}: the scene has no test views")
     model_dir, out_dir = Path(model_dir), Path(out_dir)
-    if not (model_dir / "ckpts" / "last.pt").is_file():
-        raise SceneError(f"{model_dir}: no trained model (ckpts/last.pt missing)")
+    if not (model_dir / CKPT_RELPATH).is_file():
+        raise SceneError(f"{model_dir}: no trained model ({CKPT_RELPATH} missing)")
     device = pick_device(params.device)
-    train_params = _train_params(model_dir)
-    splats = load_splats(model_dir, device)
+    splats, train_params = load_trained(model_dir, device)
     scale = float(scene.extra.get("normalization", {}).get("scale", 1.0))
     scores: dict[str, list[float]] = {"psnr": [], "ssim": [], "baseline_psnr": [], "depth_mae": []}
     examples: list[Path] = []
@@ -75,8 +68,3 @@ def _save_side_by_side(out_dir: Path, view: View, rgb: np.ndarray) -> Path:
     path = out_dir / f"nvs_{Path(view.name).stem}.png"
     Image.fromarray(np.concatenate([render, gap, view.image], axis=1)).save(path)
     return path
-
-
-def summary_line(metrics: dict[str, Any]) -> str:
-    keys = ("psnr", "ssim", "depth_mae", "baseline_psnr", "num_gaussians")
-    return ", ".join(f"{k}={metrics[k]:.4g}" for k in keys if k in metrics)

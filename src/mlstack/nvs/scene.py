@@ -166,6 +166,13 @@ def load_transforms(path: Path, test_every: int = 8, n_random_points: int = 4000
                  extra=dict(meta.get("mlstack", {})))
 
 
+def split_every(views: list[View], test_every: int) -> tuple[list[View], list[View]]:
+    """(train, test): every test_every-th view is held out (none when there is one view)."""
+    test = views[::test_every] if len(views) > 1 else []
+    train = [v for i, v in enumerate(views) if i % test_every or len(views) == 1]
+    return train, test
+
+
 def _split(views: list[View], frames: list[dict], meta: dict, test_every: int,
            path: Path) -> tuple[list[View], list[View]]:
     """Nerfstudio's train_filenames/test_filenames when given, else every k-th frame is test."""
@@ -174,8 +181,7 @@ def _split(views: list[View], frames: list[dict], meta: dict, test_every: int,
         pick = lambda names: [by_path[n] for n in names if n in by_path]  # noqa: E731
         train, test = pick(meta["train_filenames"]), pick(meta["test_filenames"])
     else:
-        test = views[::test_every] if len(views) > 1 else []
-        train = [v for i, v in enumerate(views) if i % test_every or len(views) == 1]
+        train, test = split_every(views, test_every)
     if not train:
         raise SceneError(f"{path}: no training frames")
     return train, test

@@ -7,7 +7,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +93,6 @@ class TrainResult:
     history: list[dict[str, float]]  # per-step metrics
     wall_s: float
     resumed_from: int = 0
-    summary: dict[str, Any] = field(default_factory=dict)
 
 
 def scene_fingerprint(scene: Scene) -> str:
@@ -193,7 +192,6 @@ class Trainer:
             "history": list(self.history),
             "torch_rng": torch.get_rng_state(),
             "generator": self.generator.get_state(),
-            "sh_degree": self.params.sh_degree,
         }
 
     def save(self, path: Path) -> None:
@@ -277,23 +275,28 @@ def history_csv(history: list[dict[str, float]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def load_splats(model_dir: Path, device: torch.device | str = "cpu") -> torch.nn.ParameterDict:
-    """The trained Gaussians from model_dir/ckpts/last.pt."""
-    ckpt = torch.load(Path(model_dir) / "ckpts" / "last.pt", map_location="cpu", weights_only=False)
-    return torch.nn.ParameterDict(
+CKPT_RELPATH = Path("ckpts") / "last.pt"  # inside models/nvs: resumable and final
+
+
+def load_trained(model_dir: Path, device: torch.device | str = "cpu"
+                 ) -> tuple[torch.nn.ParameterDict, TrainNvsParams]:
+    """The trained Gaussians and the params they were trained with, from one read of
+    model_dir/ckpts/last.pt."""
+    ckpt = torch.load(Path(model_dir) / CKPT_RELPATH, map_location="cpu", weights_only=False)
+    splats = torch.nn.ParameterDict(
         {k: torch.nn.Parameter(v.to(device), requires_grad=False) for k, v in ckpt["splats"].items()})
+    return splats, TrainNvsParams.model_validate(ckpt["fingerprint"]["params"], strict=False)
 
 
-def stats_json(result: TrainResult, params: TrainNvsParams, device: torch.device) -> str:
+def train_stats(result: TrainResult, params: TrainNvsParams, device: torch.device) -> dict:
     last = result.history[-1] if result.history else {}
-    stats = {
+    return {
         "num_gaussians": int(len(result.splats["means"])),
         "final_train_psnr": last.get("psnr", math.nan),
         "final_loss": last.get("loss", math.nan),
         "iterations": params.iterations,
         "device": device.type,
     }
-    return json.dumps(stats, indent=2, sort_keys=True) + "\n"
 
 
 def train_nvs(params: TrainNvsParams, seed: int, scene_dir: Path, model_dir: Path,
@@ -313,10 +316,11 @@ def train_nvs(params: TrainNvsParams, seed: int, scene_dir: Path, model_dir: Pat
         if run is not None and row["step"] % params.log_every == 0:
             run.log_metrics({k: row[k] for k in ("loss", "psnr", "num_gaussians")}, step=row["step"])
 
-    result = train(scene, params, seed, ckpt_path=model_dir / "ckpts" / "last.pt", on_step=on_step)
+    result = train(scene, params, seed, ckpt_path=model_dir / CKPT_RELPATH, on_step=on_step)
     ply = write_ply(model_dir / "ply" / "point_cloud.ply", result.splats)
-    stats = stats_json(result, params, pick_device(params.device))
-    atomic_write_text(model_dir / "stats" / "train.json", stats)
+    stats = train_stats(result, params, pick_device(params.device))
+    atomic_write_text(model_dir / "stats" / "train.json",
+                      json.dumps(stats, indent=2, sort_keys=True) + "\n")
     atomic_write_text(Path(plots_csv), history_csv(result.history))
     if run is not None:
         run.log_artifact(ply, "ply")
@@ -325,4 +329,4 @@ def train_nvs(params: TrainNvsParams, seed: int, scene_dir: Path, model_dir: Pat
     steps = len(result.history) - result.resumed_from
     timing = {"wall_s": result.wall_s, "resumed_from": result.resumed_from,
               "its_per_s": steps / result.wall_s if result.wall_s > 0 else 0.0}
-    return {**json.loads(stats), **timing}
+    return {**stats, **timing}
