@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 
@@ -73,8 +72,6 @@ def _link(args) -> int:
 
 
 def _reproduce(args) -> int:
-    from pathlib import Path
-
     import torch
     from mlflow import MlflowClient
 
@@ -100,6 +97,8 @@ def _reproduce(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from mlstack.tracking.run import default_experiment  # light: no mlflow import
+
     parser = argparse.ArgumentParser(prog="mlstack", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
     where = subparsers.add_parser("tracking-uri", help="print the MLflow tracking URI stages use")
@@ -108,14 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
         "sync", help="upload runs kept locally while the tracking server was unreachable")
     sync.set_defaults(func=_sync)
     compare = subparsers.add_parser("compare", help="table of pipeline runs from MLflow")
-    compare.add_argument("--experiment", default=os.environ.get("MLSTACK_EXPERIMENT", "mlstack"))
+    compare.add_argument("--experiment", default=default_experiment())
     compare.add_argument("--md", action="store_true", help="Markdown table")
     compare.set_defaults(func=_compare)
     link = subparsers.add_parser(
         "link", help="tag MLflow runs with the commit / experiment ref that kept their outputs")
     link.add_argument("--rev", action="append",
                       help="commit or ref (default: HEAD and every DVC experiment ref)")
-    link.add_argument("--experiment", default=os.environ.get("MLSTACK_EXPERIMENT", "mlstack"))
+    link.add_argument("--experiment", default=default_experiment())
     link.set_defaults(func=_link)
     repro = subparsers.add_parser("reproduce", help="rebuild a run from its tags and compare")
     repro.add_argument("run_id")

@@ -38,6 +38,7 @@ def register_models(run) -> dict[str, str]:
         return {}
     client, store = run.client, os.environ.get(MODEL_STORE_ENV)
     versions = {}
+    logged = client.get_run(run.run_id)  # artifact root and commit tag do not change below
     for name, folder in REGISTERED.items():
         if not folder.exists():
             continue
@@ -47,13 +48,13 @@ def register_models(run) -> dict[str, str]:
         else:
             for rel in FILES[name]:
                 run.log_artifact(folder / rel, f"model/{name}/{Path(rel).parent}".rstrip("/."))
-            source = f"{client.get_run(run.run_id).info.artifact_uri}/model/{name}"
+            source = f"{logged.info.artifact_uri}/model/{name}"
         if not client.search_registered_models(f"name = '{name}'"):
             client.create_registered_model(name, description=f"mlstack {folder} (DVC-tracked)")
         version = client.create_model_version(
             name, source, run_id=run.run_id,
             tags={"dvc.path": str(folder), "dvc.md5": md5,
-                  "mlflow.source.git.commit": run.client.get_run(run.run_id).data.tags.get(
+                  "mlflow.source.git.commit": logged.data.tags.get(
                       "mlflow.source.git.commit", "")},
         )
         versions[name] = version.version

@@ -40,6 +40,11 @@ _HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_T
 PREFLIGHT_TIMEOUT_S = 3.0
 
 
+def default_experiment() -> str:
+    """The MLflow experiment stages log to and the CLI reads: $MLSTACK_EXPERIMENT or mlstack."""
+    return os.environ.get(EXPERIMENT_ENV, DEFAULT_EXPERIMENT)
+
+
 def main_repo_root(cwd: Path | None = None) -> Path:
     """The user's repository, even when running inside a DVC temporary experiment copy."""
     cwd = (cwd or Path.cwd()).resolve()
@@ -258,7 +263,7 @@ def warn_offline(uri: str, reason: str, journal: Journal) -> None:
           "is back", file=sys.stderr)
 
 
-def _open_server_run(client: Any, uri: str, experiment: str, tags: dict, parent: bool):
+def _open_server_run(client: Any, uri: str, experiment: str, tags: dict):
     """(run, parent run id) on success, or the reason it failed as a string."""
     if uses_server():
         ok, reason = server_reachable(uri)
@@ -342,12 +347,12 @@ def stage_run(stage: str, params: Mapping[str, Any],
         os.environ.setdefault(key, value)
     uri = tracking_uri()
     client = MlflowClient(tracking_uri=uri)
-    experiment = os.environ.get(EXPERIMENT_ENV, DEFAULT_EXPERIMENT)
+    experiment = default_experiment()
     journal = Journal.create(outbox_dir())
     extra, dep_hashes = lineage_tags(stage) if Path("dvc.yaml").exists() else ({}, {})
     all_tags = {**base_tags(stage), **extra, **(tags or {}), LOCAL_ID_TAG: journal.local_id}
     parent_id = None
-    opened = _open_server_run(client, uri, experiment, all_tags, parent=True)
+    opened = _open_server_run(client, uri, experiment, all_tags)
     if not isinstance(opened, str):
         opened, parent_id = opened
     server_run_id = None if isinstance(opened, str) else opened.info.run_id
