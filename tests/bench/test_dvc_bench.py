@@ -44,8 +44,11 @@ def test_quick_push_pull_rows(tmp_path):
     for row in rows:
         assert row.ours > 0 and row.baseline > 0 and row.ratio > 0
         assert row.met in (True, False)
-    # the pulled workspace holds exactly what was added
+    # the pulled workspace holds exactly what was added: DVC finds every hash matching
     assert len(list((tmp_path / "repo" / "data" / "raw").iterdir())) == 16
+    status = subprocess.run([sys.executable, "-m", "dvc", "status", "-q"], cwd=tmp_path / "repo",
+                            env=dvc_ops.dvc_env({}))
+    assert status.returncode == 0
 
 
 def test_minimal_control_project_reproduces(tmp_path):

@@ -14,6 +14,7 @@ from mlstack.nvs.render import (
     PAD_SLACK,
     _chunks,
     rasterize_torch,
+    tile_lists,
 )
 
 
@@ -82,6 +83,18 @@ def test_tile_cap_bounds_gaussians_per_tile():
     capped, _, _ = rasterize_torch(*args, max_per_tile=4)
     assert not torch.allclose(full, capped)  # the cap is active...
     assert torch.isfinite(capped).all()  # ...and harmless
+
+
+def test_tile_lists_keep_the_front_most_gaussians_up_to_the_cap():
+    gen = torch.Generator().manual_seed(0)
+    n = 50
+    means2d = torch.rand(n, 2, generator=gen) * 16
+    radii = torch.full((n, 2), 20)  # every Gaussian covers every tile of a 16x16 image
+    depths = torch.rand(n, generator=gen) + 1
+    table = tile_lists(means2d, radii, depths, 16, 16, tile_size=8, max_per_tile=4)
+    front = torch.argsort(depths)[:4]
+    assert table.shape == (4, 4)
+    assert all(torch.equal(row, front) for row in table)
 
 
 def test_gradcheck_double_precision():

@@ -86,7 +86,10 @@ def test_interrupted_training_resumes_to_the_same_result(data_dir, tmp_path):
         train_cd(params, 0, 1e-3, data_dir, tmp_path / "b/models", tmp_path / "b/p.csv",
                  extra_callbacks=[_StopAfterEpoch(1)])
     assert (tmp_path / "b/models/last.ckpt").is_file()
-    resumed = train_cd(params, 0, 1e-3, data_dir, tmp_path / "b/models", tmp_path / "b/p.csv")
+    epochs_run = _EpochCounter()
+    resumed = train_cd(params, 0, 1e-3, data_dir, tmp_path / "b/models", tmp_path / "b/p.csv",
+                       extra_callbacks=[epochs_run])
+    assert epochs_run.started == [1, 2]  # resumed after epoch 0, the last one checkpointed
     whole.pop("train_seconds"), resumed.pop("train_seconds")
     assert resumed == whole
     a = torch.load(tmp_path / "a/models/best.ckpt", weights_only=False)["state_dict"]
@@ -124,6 +127,9 @@ def test_checkpoint_of_other_params_is_not_resumed(data_dir, tmp_path):
     first = TrainCdParams(batch_size=2, patch_size=64, max_epochs=1)
     train_cd(first, 0, 1e-3, data_dir, tmp_path / "models", tmp_path / "p.csv")
     other = TrainCdParams(batch_size=2, patch_size=64, max_epochs=2)
-    summary = train_cd(other, 0, 5e-4, data_dir, tmp_path / "models", tmp_path / "p.csv")
+    epochs_run = _EpochCounter()
+    summary = train_cd(other, 0, 5e-4, data_dir, tmp_path / "models", tmp_path / "p.csv",
+                       extra_callbacks=[epochs_run])
+    assert epochs_run.started == [0, 1]  # from scratch: the 1-epoch checkpoint was not resumed
     assert summary["epochs"] == 2
     assert len((tmp_path / "p.csv").read_text().splitlines()) == 1 + 2
