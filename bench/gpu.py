@@ -70,15 +70,25 @@ def synthetic_scene(work: Path, image_size: int):
     return load_transforms(work / "scene")
 
 
-def ours_nvs(scene, iterations: int, work: Path, device: str = "cuda") -> dict:
+def simple_trainer_params(iterations: int, device: str):
+    """TrainNvsParams set to simple_trainer's defaults (SH 3 raised every 1000 steps,
+    DefaultStrategy's refine 500/100, reset 3000, refining for the first half), so both
+    sides of the row train the same workload and only the machinery around it differs."""
     from mlstack.nvs.config import TrainNvsParams
+
+    return TrainNvsParams(iterations=iterations, device=device, sh_degree=3,
+                          sh_degree_interval=1000, refine_start_iter=500, refine_every=100,
+                          reset_every=3000, refine_stop_iter=iterations // 2,
+                          max_gaussians=10_000_000, progress=False, checkpoint_every=0)
+
+
+def ours_nvs(scene, iterations: int, device: str = "cuda") -> dict:
     from mlstack.nvs.train import train
 
-    params = TrainNvsParams(iterations=iterations, device=device, max_gaussians=300_000,
-                            progress=False, checkpoint_every=0, refine_stop_iter=iterations // 2)
     reset_peak_memory(device)
-    result = train(scene, params, 0, ckpt_path=work / "ours" / "last.pt")
-    return {"its_per_s": iterations / result.wall_s, "peak_gib": peak_gib(device)}
+    result = train(scene, simple_trainer_params(iterations, device), 0)  # no checkpoint write
+    return {"its_per_s": iterations / result.wall_s, "peak_gib": peak_gib(device),
+            "num_gaussians": len(result.splats["means"])}
 
 
 def gsplat_nvs(scene, iterations: int, device: str = "cuda") -> dict:
@@ -86,16 +96,17 @@ def gsplat_nvs(scene, iterations: int, device: str = "cuda") -> dict:
     import numpy as np
     from gsplat import DefaultStrategy
 
-    from mlstack.nvs.config import TrainNvsParams
     from mlstack.nvs.metrics import ssim
     from mlstack.nvs.render import rasterize  # gsplat's rasterization on CUDA tensors
     from mlstack.nvs.train import init_gaussians, learning_rates, make_optimizers
 
-    params = TrainNvsParams(sh_degree=3)
+    params = simple_trainer_params(iterations, device)
     init = init_gaussians(scene.points, scene.colors, params, torch.Generator().manual_seed(0))
     splats = torch.nn.ParameterDict({k: torch.nn.Parameter(v.to(device)) for k, v in init.items()})
     optimizers = make_optimizers(splats, learning_rates(params, scene.scene_scale))
-    strategy = DefaultStrategy(refine_stop_iter=iterations // 2)
+    strategy = DefaultStrategy(refine_start_iter=params.refine_start_iter,
+                               refine_stop_iter=params.refine_stop_iter,
+                               refine_every=params.refine_every, reset_every=params.reset_every)
     strategy.check_sanity(splats, optimizers)
     # As simple_trainer: grow/prune thresholds are relative to the scene's extent.
     state = strategy.initialize_state(scene_scale=scene.scene_scale)
@@ -111,7 +122,7 @@ def gsplat_nvs(scene, iterations: int, device: str = "cuda") -> dict:
         colors, _, info = rasterize(
             splats["means"], splats["quats"], torch.exp(splats["scales"]),
             torch.sigmoid(splats["opacities"]), torch.cat([splats["sh0"], splats["shN"]], 1),
-            viewmat, K, width, height, sh_degree=min(step // 1000, 3))
+            viewmat, K, width, height, sh_degree=min(step // params.sh_degree_interval, params.sh_degree))
         strategy.step_pre_backward(splats, optimizers, state, step, info)
         loss = 0.8 * (colors[0] - target).abs().mean() + 0.2 * (1 - ssim(colors[0], target))
         loss.backward()
@@ -203,7 +214,7 @@ def gpu_report(iterations: int, image_size: int) -> dict:
 def nvs_rows(iterations: int, image_size: int, device: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         scene = synthetic_scene(Path(tmp), image_size)
-        ours = ours_nvs(scene, iterations, Path(tmp), device)
+        ours = ours_nvs(scene, iterations, device)
         bare = gsplat_nvs(scene, iterations, device)
     return {"ours": ours, "gsplat_simple_trainer": bare,
             "its_ratio": ours["its_per_s"] / bare["its_per_s"]}

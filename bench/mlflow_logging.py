@@ -12,7 +12,7 @@ import contextlib
 import math
 import os
 import statistics
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bench.common import ROOT, Row, env_vars, isolated_mlflow, quiet, timed

@@ -62,19 +62,16 @@ def train_frame(scene: dict) -> None:
 
 
 def gaussians_per_tile(scene: dict) -> float:
-    """Mean length of the per-tile lists the compositor works through."""
+    """Mean length of the per-tile lists the compositor works through (from the renderer's
+    own projection, so the two cannot disagree on near/far planes or eps2d)."""
     import torch
 
     from mlstack.nvs import render
 
     with torch.no_grad():
-        covars, _ = render._quat_scale_to_covar_preci(scene["quats"], scene["scales"],
-                                                      compute_preci=False)
-        radii, means2d, depths, conics, _ = render._fully_fused_projection(
-            scene["means"], covars, scene["viewmats"], scene["Ks"], scene["width"],
-            scene["height"], 0.3, 0.01, 1e10)
-        support = render._opacity_aware_radii(conics[0], scene["opacities"], radii[0])
-        table = render.tile_lists(means2d[0], support, depths[0], scene["width"],
+        _, _, meta = render.rasterize_torch(**scene, tile_size=TILE_SIZE, max_per_tile=MAX_PER_TILE)
+        support = render._opacity_aware_radii(meta["conics"][0], meta["opacities"], meta["radii"][0])
+        table = render.tile_lists(meta["means2d"][0], support, meta["depths"][0], scene["width"],
                                   scene["height"], TILE_SIZE, MAX_PER_TILE)
     return float((table < len(scene["means"])).sum(1).float().mean())
 
