@@ -7,11 +7,14 @@ import sys
 
 
 def _add_stack(subparsers) -> None:
+    """`mlstack stack ...` and `mlstack remote check`, when the stack's deps are installed."""
     try:
+        from mlstack.stack import remote
         from mlstack.stack.cli import add_parser
     except ImportError:
         return
     add_parser(subparsers)
+    remote.add_parser(subparsers)
 
 
 def _runs(args) -> int:

@@ -1,5 +1,4 @@
-"""`mlstack stack up|down|status` (also `python -m mlstack.stack ...`) and,
-registered alongside, `mlstack remote check` (see remote.py)."""
+"""`mlstack stack up|down|status` (also `python -m mlstack.stack ...`)."""
 
 from __future__ import annotations
 
@@ -8,7 +7,6 @@ import sys
 
 from .manager import Stack, ServiceStatus
 from .procs import StackError
-from . import remote
 
 
 def _format_status(stack: Stack, rows: list[ServiceStatus]) -> str:
@@ -95,15 +93,14 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register `stack up|down|status` and `remote check` on the `mlstack`
-    CLI's subparsers; returns the `stack` parser."""
+    """Register `stack up|down|status` on the `mlstack` CLI's subparsers; returns the
+    `stack` parser."""
     parser = subparsers.add_parser(
         "stack",
         help="run PostgreSQL, an S3 server and the MLflow server as native processes",
         description=DESCRIPTION,
     )
     _add_commands(parser)
-    remote.add_parser(subparsers)
     return parser
 
 
