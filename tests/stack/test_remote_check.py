@@ -2,13 +2,11 @@
 bucket and a stopped server each get a message naming the endpoint, the key
 in use (masked) and what to check."""
 
-import argparse
-
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 from dvc_project import DVC, REMOTE_CHECK, client_env, init_project, run
 
-from mlstack.stack.cli import add_parser
+from mlstack.cli import build_parser
 from mlstack.stack.s3_errors import S3Problem, classify_s3_error, describe_s3_error, mask_key
 from mlstack.stack.testing import s3_env, standalone_s3
 
@@ -81,8 +79,8 @@ def test_mask_key_never_shows_a_whole_key():
 
 
 def test_remote_check_is_registered_with_the_stack_commands():
-    parser = argparse.ArgumentParser(prog="mlstack")
-    add_parser(parser.add_subparsers(dest="command"))
+    parser = build_parser()  # the `mlstack` command line
+    assert parser.parse_args(["stack", "status"]).command == "stack"
     args = parser.parse_args(["remote", "check", "--remote", "minio"])
     assert callable(args.func) and args.remote == "minio"
 
